@@ -1,0 +1,208 @@
+"""Model bundles: a folder with ``manifest.json`` (what the networks are) and ``weights.safetensors``.
+
+The manifest holds the format version, every network's registered class and constructor config,
+resolution, attribute names in order, pixel normalisation, training data with its licence note,
+training steps and measured metrics. Loading validates all of it and refuses with a :class:`BundleError`
+that names the file and the problem. Weights are never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine.errors import BundleError
+from engine.models.registry import build_network, network_spec
+
+FORMAT = "facet-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+EXTRA_PREFIX = "extra."
+#: Pixels are stored as (x / 255 - 0.5) / 0.5, i.e. in [-1, 1].
+DEFAULT_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+REQUIRED_KEYS = ("format", "format_version", "family", "resolution", "attributes", "networks")
+
+
+@dataclass
+class Bundle:
+    """Loaded networks (eval mode) plus the manifest and extra tensors (attribute vectors, prototypes)."""
+
+    manifest: dict[str, Any]
+    networks: dict[str, nn.Module]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def family(self) -> str:
+        return self.manifest["family"]
+
+    @property
+    def resolution(self) -> int:
+        return int(self.manifest["resolution"])
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.manifest["attributes"])
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name") or (self.path.name if self.path else self.family)
+
+    def has(self, network: str) -> bool:
+        return network in self.networks
+
+    def network(self, name: str) -> nn.Module:
+        """A network by role name; a clear error says which bundle lacks it."""
+        try:
+            return self.networks[name]
+        except KeyError:
+            where = self.path or self.name
+            raise BundleError(
+                f"{where}: this bundle has no {name!r} network (it has {', '.join(sorted(self.networks)) or 'none'})"
+            ) from None
+
+    def to(self, device: torch.device | str) -> Bundle:
+        for net in self.networks.values():
+            net.to(device)
+        self.tensors = {k: v.to(device) for k, v in self.tensors.items()}
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        for net in self.networks.values():
+            for p in net.parameters():
+                return p.device
+        return torch.device("cpu")
+
+
+def make_manifest(
+    family: str,
+    resolution: int,
+    attributes: list[str],
+    networks: dict[str, nn.Module],
+    **fields: Any,
+) -> dict[str, Any]:
+    """A complete manifest for ``networks``; extra fields (name, data, training, metrics, ...) are kept as given."""
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": family,
+        "resolution": int(resolution),
+        "attributes": list(attributes),
+        "normalization": DEFAULT_NORMALIZATION,
+        "networks": {name: network_spec(net) for name, net in networks.items()},
+    }
+    manifest.update(fields)
+    return manifest
+
+
+def save_bundle(
+    path: str | os.PathLike,
+    networks: dict[str, nn.Module],
+    manifest: dict[str, Any],
+    tensors: dict[str, torch.Tensor] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a bundle folder atomically enough for users: weights first, manifest last (its presence = complete)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    manifest = dict(manifest)
+    manifest["networks"] = {name: network_spec(net) for name, net in networks.items()}
+    manifest["weights_dtype"] = str(dtype).removeprefix("torch.")
+    flat: dict[str, torch.Tensor] = {}
+    for name, net in networks.items():
+        for key, value in net.state_dict().items():
+            t = value.detach().cpu()
+            flat[f"{name}.{key}"] = t.to(dtype) if t.is_floating_point() else t
+    for key, value in (tensors or {}).items():
+        flat[EXTRA_PREFIX + key] = value.detach().cpu().float().contiguous()
+    flat = {k: v.contiguous() for k, v in flat.items()}
+    tmp_w, tmp_m = path / (WEIGHTS + ".tmp"), path / (MANIFEST + ".tmp")
+    save_file(flat, str(tmp_w), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+    tmp_m.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp_w, path / WEIGHTS)
+    os.replace(tmp_m, path / MANIFEST)
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a bundle's manifest without touching the weights (for listings and dialogs)."""
+    path = Path(path)
+    mpath = path / MANIFEST if path.is_dir() else path
+    if not mpath.exists():
+        raise BundleError(f"{path}: not a model bundle (no {MANIFEST} in it)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{mpath}: the manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{mpath}: the manifest must be a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"{mpath}: the manifest lacks {', '.join(missing)}")
+    if manifest["format"] != FORMAT:
+        raise BundleError(f"{mpath}: format {manifest['format']!r} is not {FORMAT!r}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise BundleError(
+            f"{mpath}: format version {manifest['format_version']!r} is not supported by this Facet Studio "
+            f"(it reads version {FORMAT_VERSION}); update Facet Studio or re-export the model"
+        )
+    if not isinstance(manifest["attributes"], list) or not all(isinstance(a, str) for a in manifest["attributes"]):
+        raise BundleError(f"{mpath}: 'attributes' must be a list of names")
+    if not isinstance(manifest["networks"], dict) or not manifest["networks"]:
+        raise BundleError(f"{mpath}: 'networks' must name at least one network")
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu") -> Bundle:
+    """Load and validate a bundle folder; every inconsistency raises :class:`BundleError` naming the file."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    wpath = path / WEIGHTS
+    if not wpath.exists():
+        raise BundleError(f"{path}: the weights file {WEIGHTS} is missing")
+    try:
+        flat = load_file(str(wpath), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise BundleError(f"{wpath}: unreadable weights (truncated or not safetensors): {exc}") from None
+    networks: dict[str, nn.Module] = {}
+    for name, spec in manifest["networks"].items():
+        try:
+            net = build_network(spec["class"], spec.get("config", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{path / MANIFEST}: network {name!r} cannot be built: {exc}") from None
+        expected = net.state_dict()
+        prefix = name + "."
+        given = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)}
+        missing = sorted(set(expected) - set(given))
+        if missing:
+            raise BundleError(f"{wpath}: network {name!r} is missing tensor(s) {', '.join(missing[:5])}")
+        unexpected = sorted(set(given) - set(expected))
+        if unexpected:
+            raise BundleError(f"{wpath}: network {name!r} has unexpected tensor(s) {', '.join(unexpected[:5])}")
+        for key, tensor in given.items():
+            if tuple(tensor.shape) != tuple(expected[key].shape):
+                raise BundleError(
+                    f"{wpath}: tensor {prefix + key} has shape {tuple(tensor.shape)}, "
+                    f"the manifest's architecture needs {tuple(expected[key].shape)}"
+                )
+            if not torch.isfinite(tensor.float()).all():
+                raise BundleError(f"{wpath}: tensor {prefix + key} contains NaN or Inf")
+        net.load_state_dict({k: v.to(expected[k].dtype) for k, v in given.items()})
+        net.eval().requires_grad_(False)
+        networks[name] = net
+    known = tuple(n + "." for n in manifest["networks"]) + (EXTRA_PREFIX,)
+    stray = [k for k in flat if not k.startswith(known)]
+    if stray:
+        raise BundleError(f"{wpath}: tensor(s) {', '.join(stray[:5])} belong to no network in the manifest")
+    tensors = {k[len(EXTRA_PREFIX) :]: v.float() for k, v in flat.items() if k.startswith(EXTRA_PREFIX)}
+    return Bundle(manifest=manifest, networks=networks, tensors=tensors, path=path).to(device)

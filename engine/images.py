@@ -1,0 +1,127 @@
+"""Safe image I/O: every photo enters and leaves the engine through here.
+
+Images inside the engine are ``numpy.uint8`` arrays of shape (H, W, 3), RGB, upright (EXIF applied).
+Loading refuses bombs before decoding, refuses truncated files instead of returning half-grey pictures,
+and turns every decoder failure into :class:`ImageLoadError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from engine.errors import ImageLoadError
+
+#: Refuse images above this many pixels before decoding (a 100-megapixel photo is ~300 MB as RGB).
+MAX_PIXELS = 100_000_000
+#: Extensions offered in file dialogs and accepted by batch commands.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+# Truncated files must fail loudly, never decode into silently grey halves.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB; alpha is composited on white, 16-bit is scaled, not clipped."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode != "RGB":
+        return img.convert("RGB")  # L, 1, CMYK (Pillow inverts Adobe CMYK correctly), YCbCr, LAB
+    return img
+
+
+def open_pil(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open, check size, fully decode and orient an image; returns an RGB PIL image."""
+    name = "<bytes>" if isinstance(source, bytes | bytearray) else str(source)
+    if not isinstance(source, bytes | bytearray):
+        path = Path(source)
+        if not path.exists():
+            raise ImageLoadError(f"{name}: no such file")
+        if path.is_dir():
+            raise ImageLoadError(f"{name}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ImageLoadError(f"{name}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below decides; Pillow still raises DecompressionBombError past 2x its own.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source)
+        with img:
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageLoadError(
+                    f"{name}: {w} x {h} pixels ({w * h / 1e6:.0f} MP) is larger than the "
+                    f"{max_pixels / 1e6:.0f} MP limit"
+                )
+            if w < 1 or h < 1:
+                raise ImageLoadError(f"{name}: the image has no pixels ({w} x {h})")
+            img.seek(0)  # animated images: the first frame
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            rgb = _to_rgb(upright)
+            return rgb.copy() if rgb is img else rgb
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"{name}: refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name}: not an image file Pillow can read (unknown or damaged format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"{name}: damaged or truncated image ({exc})") from None
+    except MemoryError:
+        raise ImageLoadError(f"{name}: not enough memory to decode this image") from None
+
+
+def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Load an image file as an upright RGB ``uint8`` array of shape (H, W, 3)."""
+    return np.asarray(open_pil(source, max_pixels), dtype=np.uint8).copy()
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+    """Write an RGB uint8 array atomically (temp file + rename) in the format of the file's extension."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageLoadError(f"{path}: unsupported output format {path.suffix!r}; use one of {sorted(SAVE_FORMATS)}")
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"save_image expects uint8 (H, W, 3), got {arr.dtype} {arr.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(arr, "RGB").save(tmp, format=fmt, **options)
+    os.replace(tmp, path)
+    return path
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB uint8 array to (width, height) with a high-quality filter."""
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def center_square(image: np.ndarray, resolution: int) -> np.ndarray:
+    """The centred square crop of an image, resized to ``resolution`` — the dataset convention."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return resize(image[top : top + side, left : left + side], (resolution, resolution))
+
+
+def iter_image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder`` (sorted), by extension."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

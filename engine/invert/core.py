@@ -1,0 +1,200 @@
+"""What every inversion method shares: the code/result types, image ↔ tensor, and the latent optimiser.
+
+The optimiser runs Adam on a batch of codes (the random restarts are one batch, not a loop), never on
+network weights (the networks are eval-mode and ``requires_grad_(False)``), yields one
+:class:`~engine.progress.Step` per iteration (so cancel lands within one step) with a preview every few
+steps, and stops with :class:`~engine.errors.NumericalError` as soon as a loss or code is NaN/Inf.
+Constrained edits (strokes, completion, super-resolution) reuse it with their own objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.bundle import Bundle
+from engine.errors import NumericalError
+from engine.images import center_square
+from engine.models.cgan import labels_to_y
+from engine.progress import Job, Step
+
+
+@dataclass
+class LatentCode:
+    """A point in the cGAN's latent space: z (z_dim,) and the attribute vector y (n_attrs,) in [-1, 1]."""
+
+    z: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.z = np.asarray(self.z, dtype=np.float32).reshape(-1)
+        self.y = np.asarray(self.y, dtype=np.float32).reshape(-1)
+
+    def copy(self) -> LatentCode:
+        return LatentCode(self.z.copy(), self.y.copy())
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"z": [float(v) for v in self.z], "y": [float(v) for v in self.y]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LatentCode:
+        return cls(np.asarray(data["z"], np.float32), np.asarray(data["y"], np.float32))
+
+
+@dataclass
+class InversionResult:
+    code: LatentCode
+    reconstruction: np.ndarray  # uint8 (R, R, 3)
+    losses: list[float] = field(default_factory=list)  # best objective value after each step
+    seconds: float = 0.0
+    method: str = ""
+    steps: int = 0
+
+
+# -- image <-> tensor ----------------------------------------------------------------------------
+def image_to_tensor(image: np.ndarray, resolution: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (H, W, 3) → float (1, 3, R, R) in [-1, 1]; other sizes are centre-square-resized to R."""
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {arr.dtype} {arr.shape}")
+    if arr.shape[:2] != (resolution, resolution):
+        arr = center_square(arr, resolution)
+    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=torch.float32)
+    return (t.permute(2, 0, 1)[None] / 127.5 - 1.0).contiguous()
+
+
+def tensor_to_image(x: torch.Tensor) -> np.ndarray:
+    """float (3, R, R) or (1, 3, R, R) in [-1, 1] → uint8 (R, R, 3)."""
+    if x.ndim == 4:
+        x = x[0]
+    arr = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).cpu().numpy()
+
+
+def code_tensors(code: LatentCode, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    z = torch.as_tensor(code.z, dtype=torch.float32, device=device)[None]
+    y = torch.as_tensor(code.y, dtype=torch.float32, device=device)[None]
+    return z, y
+
+
+def z_dim(bundle: Bundle) -> int:
+    return int(bundle.network("generator").config.z_dim)
+
+
+def n_attrs(bundle: Bundle) -> int:
+    return int(bundle.network("generator").config.n_attrs)
+
+
+@torch.no_grad()
+def encode(bundle: Bundle, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """IcGAN encoders: z = E_z(x), y = tanh(E_y(x) / 2); zeros for a missing encoder."""
+    b = x.shape[0]
+    z = bundle.network("encoder_z")(x).float() if bundle.has("encoder_z") else x.new_zeros(b, z_dim(bundle))
+    y = labels_to_y(bundle.network("encoder_y")(x).float()) if bundle.has("encoder_y") else x.new_zeros(b, n_attrs(bundle))
+    return z, y
+
+
+def random_z(n: int, dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, dim, generator=g).to(device)
+
+
+# -- the latent optimiser --------------------------------------------------------------------------
+Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(z (B, z_dim), y (B, n_attrs), G(z, y) (B, 3, R, R)) → loss per sample (B,)."""
+
+
+@dataclass
+class OptimConfig:
+    steps: int = 100
+    lr: float = 0.05
+    optimize_y: bool = False  # y is optimised through an unconstrained parameter w, y = tanh(w)
+    preview_every: int = 10
+    lr_decay: bool = True  # cosine decay to 10% — settles the final steps
+
+
+@dataclass
+class OptimOutcome:
+    z: torch.Tensor  # (1, z_dim) best restart
+    y: torch.Tensor  # (1, n_attrs)
+    image: torch.Tensor  # (1, 3, R, R) G(z, y)
+    losses: list[float]  # best loss after each step
+    steps: int
+
+
+def _check_finite(step: int, loss: torch.Tensor, z: torch.Tensor, lr: float, what: str) -> None:
+    if not torch.isfinite(loss).all() or not torch.isfinite(z).all():
+        bad = "loss" if not torch.isfinite(loss).all() else "latent code"
+        raise NumericalError(
+            f"{what}: the {bad} became NaN/Inf at step {step} (learning rate {lr:g}); "
+            "the settings are unusable — lower the learning rate or the loss weights"
+        )
+
+
+def optimize_latent_job(
+    bundle: Bundle,
+    objective: Objective,
+    z0: torch.Tensor,
+    y0: torch.Tensor,
+    config: OptimConfig,
+    what: str = "inversion",
+) -> Job[OptimOutcome]:
+    """Adam on z (and optionally y) for a batch of starting points; returns the best one."""
+    G = bundle.network("generator")
+    z = z0.detach().clone().requires_grad_(True)
+    params = [z]
+    if config.optimize_y:
+        w = torch.atanh(y0.detach().clamp(-0.95, 0.95)).clone().requires_grad_(True)
+        params.append(w)
+    opt = torch.optim.Adam(params, lr=config.lr)
+    steps = max(0, int(config.steps))
+    best_loss = torch.full((z.shape[0],), math.inf, device=z.device)
+    best_z, best_y = z.detach().clone(), y0.detach().clone()
+    losses: list[float] = []
+
+    def current_y() -> torch.Tensor:
+        return torch.tanh(params[1]) if config.optimize_y else y0
+
+    for i in range(steps):
+        y = current_y()
+        img = G(z, y)
+        loss = objective(z, y, img)
+        _check_finite(i, loss, z, config.lr, what)
+        with torch.no_grad():  # record the code that produced this loss (before the update)
+            better = loss < best_loss
+            best_loss = torch.where(better, loss.detach(), best_loss)
+            best_z[better] = z.detach()[better]
+            best_y[better] = y.detach()[better]
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        if config.lr_decay and steps > 1:
+            for group in opt.param_groups:
+                group["lr"] = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / steps)))
+        opt.step()
+        best = float(best_loss.min())
+        losses.append(best)
+        preview = None
+        if config.preview_every and ((i + 1) % config.preview_every == 0 or i + 1 == steps):
+            k = int(best_loss.argmin())
+            preview = tensor_to_image(img[k].detach())
+        yield Step(i + 1, steps, what, {"loss": best}, preview)
+    # the final update has not been evaluated yet: one more forward decides
+    with torch.no_grad():
+        y = current_y()
+        img = G(z, y)
+        loss = objective(z, y, img)
+        _check_finite(steps, loss, z, config.lr, what)
+        better = loss < best_loss
+        best_loss = torch.where(better, loss, best_loss)
+        best_z[better] = z[better]
+        best_y[better] = y[better]
+        k = int(best_loss.argmin())
+        bz, by = best_z[k : k + 1], best_y[k : k + 1]
+        out = G(bz, by)
+    if losses:
+        losses[-1] = min(losses[-1], float(best_loss.min()))
+    return OptimOutcome(bz, by, out, losses, steps)

@@ -1,0 +1,103 @@
+"""engine.images against the shared awkward-file fixtures and round trips."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import ImageLoadError
+from engine.images import center_square, load_image, save_image
+from tests.helpers import FIXTURES, require
+
+
+def _manifest() -> list[dict[str, str]]:
+    path = FIXTURES / "MANIFEST.tsv"
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+@pytest.mark.parametrize("row", _manifest(), ids=lambda r: r["file"])
+def test_fixture_behaves_as_its_manifest_says(row):
+    path = require(FIXTURES / row["file"])
+    if row["expect"] == "reject":
+        with pytest.raises(ImageLoadError, match=row["file"]):
+            load_image(path)
+        return
+    try:
+        img = load_image(path)
+    except ImageLoadError:
+        assert row["expect"] == "either", f"{row['file']} should load"
+        return
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_exif_orientations_all_come_out_upright(orientation):
+    reference = load_image(require(FIXTURES / "exif_orientation_1.jpg")).astype(np.float32)
+    img = load_image(require(FIXTURES / f"exif_orientation_{orientation}.jpg")).astype(np.float32)
+    assert img.shape == reference.shape
+    # JPEG re-encoding differs a little; a wrong rotation or mirror differs a lot.
+    assert np.abs(img - reference).mean() < 8.0
+
+
+def test_bomb_is_refused_before_decoding():
+    with pytest.raises(ImageLoadError, match="decompression bomb|larger than"):
+        load_image(require(FIXTURES / "bomb_30000x30000.png"))
+
+
+def test_own_pixel_limit_applies(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (300, 200)).save(path)
+    with pytest.raises(ImageLoadError, match="larger than"):
+        load_image(path, max_pixels=10_000)
+
+
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
+    arr = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = tmp_path / "g16.png"
+    Image.fromarray(arr).save(path)  # mode I;16
+    img = load_image(path)
+    assert img[0, 0, 0] == 0 and img[-1, -1, 0] == 255
+    assert 100 < img[32, 0, 0] < 160  # mid-grey, not saturated white
+
+
+def test_rgba_composites_on_white(tmp_path):
+    path = tmp_path / "a.png"
+    Image.new("RGBA", (8, 8), (255, 0, 0, 0)).save(path)
+    assert (load_image(path) == 255).all()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tif"])
+def test_save_and_reload_round_trip(tmp_path, suffix):
+    yy, xx = np.mgrid[0:40, 0:30]
+    img = np.stack([yy * 6, xx * 8, (yy + xx) * 3], axis=-1).astype(np.uint8)  # smooth: lossy codecs keep it
+    out = save_image(tmp_path / f"x{suffix}", img, quality=100)
+    back = load_image(out)
+    assert back.shape == img.shape
+    tolerance = 0 if suffix in (".png", ".bmp", ".tif") else 6
+    assert np.abs(back.astype(int) - img).mean() <= tolerance
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_save_refuses_unknown_format(tmp_path):
+    with pytest.raises(ImageLoadError, match="unsupported output format"):
+        save_image(tmp_path / "x.xyz", np.zeros((4, 4, 3), np.uint8))
+
+
+def test_missing_and_folder_paths_are_named(tmp_path):
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageLoadError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_center_square_takes_the_middle():
+    img = np.zeros((218, 178, 3), np.uint8)
+    img[20:198] = 200  # the centred square
+    out = center_square(img, 64)
+    assert out.shape == (64, 64, 3) and out.min() > 190
