@@ -13,6 +13,7 @@ checked against :func:`keras_forward`, a plain numpy re-implementation of the Ke
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         [],
         networks,
         name="MTCNN face detector",
-        licence="MIT",
+        licence="MIT (see LICENSE in this folder)",
         origin=(
             "weights of the `mtcnn` Python package v1.0.0 (https://github.com/ipazc/mtcnn, MIT licence, "
             "Copyright (c) 2019-2024 Iván de Paz Centeno), converted by tools/convert_mtcnn.py"
@@ -223,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         data="trained by the original MTCNN authors on WIDER FACE and CelebA (not redistributed here)",
     )
     path = save_bundle(args.out, networks, manifest, dtype=torch.float32)
+    licence = folder.parents[2] / "mtcnn-1.0.0.dist-info" / "LICENSE"
+    if licence.exists():  # the MIT notice travels with the weights
+        shutil.copyfile(licence, path / "LICENSE")
+    for file in path.iterdir():
+        file.chmod(0o644)  # safetensors writes 0600 temp files; the bundle ships read-only to everyone
     print(f"wrote {path}")
     return 0
 

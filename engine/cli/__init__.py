@@ -14,7 +14,10 @@ from engine import __version__
 from engine.errors import Cancelled, FacetError
 
 COMMAND_MODULES = [
+    "engine.cli.data",
     "engine.cli.train",
+    "engine.cli.transfer",
+    "engine.cli.face",
 ]
 
 

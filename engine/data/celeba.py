@@ -33,7 +33,10 @@ MAX_REPLACEMENTS = 20
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (R, R, 3) -> float32 (3, R, R) in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:
+        image = image.copy()
+    return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
 def labels_to_tensor(row: np.ndarray) -> torch.Tensor:
@@ -175,7 +178,8 @@ class CelebADataset(Dataset):
             "skipped_unreadable": self.skipped,
             "skipped_examples": self.skipped_files[:5],
             "positive_fraction": {
-                a: float((self.labels[:, j] > 0).mean()) if len(self) else 0.0 for j, a in enumerate(self.attributes)
+                a: float((self.labels[:, j] > 0).mean()) if len(self) else 0.0
+                for j, a in enumerate(self.attributes)
             },
         }
 
@@ -196,7 +200,9 @@ class CelebADataset(Dataset):
                 f"(e.g. {', '.join(s['unlabelled_examples'])})"
             )
         if s["duplicate_names"]:
-            lines.append(f"{s['duplicate_names']} image name(s) present in several folders: the first folder's copy is used")
+            lines.append(
+                f"{s['duplicate_names']} image name(s) present in several folders: the first folder's copy is used"
+            )
         if s["skipped_unreadable"]:
             lines.append(
                 f"{s['skipped_unreadable']} unreadable image(s) replaced by other samples "

@@ -89,10 +89,14 @@ def read_attribute_file(path: str | os.PathLike) -> LabelTable:
     # Keep original line numbers; drop trailing/blank lines.
     numbered = [(i + 1, ln.split()) for i, ln in enumerate(lines) if ln.strip()]
     if len(numbered) < 2:
-        raise DatasetError(f"{path}: too short for a CelebA attribute file (need a count line and a names line)")
+        raise DatasetError(
+            f"{path}: too short for a CelebA attribute file (need a count line and a names line)"
+        )
     (count_line, count_tokens), (names_line, names) = numbered[0], numbered[1]
     if len(count_tokens) != 1 or not count_tokens[0].isdigit():
-        raise DatasetError(f"{path}, line {count_line}: expected the number of rows, got {' '.join(count_tokens)!r}")
+        raise DatasetError(
+            f"{path}, line {count_line}: expected the number of rows, got {' '.join(count_tokens)!r}"
+        )
     count = int(count_tokens[0])
     if names and names[0].lower() in ("file", "image_id", "filename"):
         names = names[1:]
@@ -110,13 +114,17 @@ def read_attribute_file(path: str | os.PathLike) -> LabelTable:
             )
         name = tokens[0]
         if name in seen:
-            raise DatasetError(f"{path}, line {lineno}: duplicate file name {name!r} (first on line {seen[name]})")
+            raise DatasetError(
+                f"{path}, line {lineno}: duplicate file name {name!r} (first on line {seen[name]})"
+            )
         seen[name] = lineno
         files.append(name)
         for j, tok in enumerate(tokens[1:]):
             values[r, j] = _to_pm1(tok, _TXT_VALUES, path, lineno, names[j])
     if count != len(files):
-        raise DatasetError(f"{path}, line {count_line}: the header says {count} rows but the file has {len(files)}")
+        raise DatasetError(
+            f"{path}, line {count_line}: the header says {count} rows but the file has {len(files)}"
+        )
     return LabelTable(files, list(names), values, str(path))
 
 
@@ -137,13 +145,17 @@ def read_attribute_csv(path: str | os.PathLike) -> LabelTable:
         if header is None:
             header = cells
             if len(header) < 2:
-                raise DatasetError(f"{path}, line {lineno}: the header needs an image column and attribute columns")
+                raise DatasetError(
+                    f"{path}, line {lineno}: the header needs an image column and attribute columns"
+                )
             _check_unique(path, header[1:], lineno, "attribute name")
             continue
         if len(cells) != len(header):
             raise DatasetError(f"{path}, line {lineno}: expected {len(header)} columns, got {len(cells)}")
         if cells[0] in seen:
-            raise DatasetError(f"{path}, line {lineno}: duplicate file name {cells[0]!r} (first on line {seen[cells[0]]})")
+            raise DatasetError(
+                f"{path}, line {lineno}: duplicate file name {cells[0]!r} (first on line {seen[cells[0]]})"
+            )
         seen[cells[0]] = lineno
         files.append(cells[0])
         raw.append(cells[1:])
@@ -180,9 +192,13 @@ def read_partition(path: str | os.PathLike) -> dict[str, int]:
             raise DatasetError(f"{path}, line {lineno}: expected 'file partition', got {len(tokens)} columns")
         name, code = tokens
         if code not in ("0", "1", "2"):
-            raise DatasetError(f"{path}, line {lineno}: partition {code!r} is not 0 (train), 1 (val) or 2 (test)")
+            raise DatasetError(
+                f"{path}, line {lineno}: partition {code!r} is not 0 (train), 1 (val) or 2 (test)"
+            )
         if name in out:
-            raise DatasetError(f"{path}, line {lineno}: duplicate file name {name!r} (first on line {lines_of[name]})")
+            raise DatasetError(
+                f"{path}, line {lineno}: duplicate file name {name!r} (first on line {lines_of[name]})"
+            )
         out[name] = int(code)
         lines_of[name] = lineno
     return out

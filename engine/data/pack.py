@@ -83,7 +83,9 @@ def build_pack_job(
     if workers > 0:
         ctx = multiprocessing.get_context("spawn" if torch.cuda.is_initialized() else None)
         with ctx.Pool(workers, initializer=_init_worker, initargs=(dataset,)) as pool:
-            for done, (i, image, lab) in enumerate(pool.imap_unordered(_worker_item, range(n), chunksize=32), 1):
+            for done, (i, image, lab) in enumerate(
+                pool.imap_unordered(_worker_item, range(n), chunksize=32), 1
+            ):
                 store(i, image, lab)
                 if done % chunk == 0 or done == n:
                     yield Step(done, n, "decoding images", {"images/s": done / (time.perf_counter() - start)})
@@ -144,7 +146,9 @@ def read_pack_metadata(path: str | os.PathLike) -> dict:
             header = f.metadata() or {}
             shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable training pack (truncated or not safetensors): {exc}") from None
+        raise DatasetError(
+            f"{path}: not a readable training pack (truncated or not safetensors): {exc}"
+        ) from None
     if header.get("format") != FORMAT or "facet" not in header:
         raise DatasetError(f"{path}: not a Facet training pack (format {header.get('format')!r})")
     try:
@@ -163,7 +167,9 @@ class PackDataset(Dataset):
         meta = read_pack_metadata(self.path)
         shapes = meta.pop("_shapes")
         if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise DatasetError(f"{self.path}: pack format {meta.get('format_version')} is newer than this program")
+            raise DatasetError(
+                f"{self.path}: pack format {meta.get('format_version')} is newer than this program"
+            )
         try:
             self.resolution = int(meta["resolution"])
             self.attributes = [str(a) for a in meta["attributes"]]
@@ -183,7 +189,9 @@ class PackDataset(Dataset):
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
             raise DatasetError(f"{self.path}: unreadable pack data (truncated?): {exc}") from None
         if self.images.dtype != torch.uint8 or self.labels.dtype != torch.int8:
-            raise DatasetError(f"{self.path}: wrong dtypes {self.images.dtype}/{self.labels.dtype} (uint8/int8 expected)")
+            raise DatasetError(
+                f"{self.path}: wrong dtypes {self.images.dtype}/{self.labels.dtype} (uint8/int8 expected)"
+            )
         if n and not bool(((self.labels == 1) | (self.labels == -1)).all()):
             raise DatasetError(f"{self.path}: labels must all be +1 or -1")
         self.source_note = str(meta.get("source", ""))

@@ -22,15 +22,19 @@ from engine.errors import DatasetError
 SYNTHETIC_ATTRIBUTES = ("Smiling", "Eyeglasses", "Blond_Hair", "Bangs", "Mustache")
 #: Where each attribute changes pixels: (x0, y0, x1, y1) as fractions of the image side (jitter included).
 SYNTHETIC_REGIONS = {
-    "Smiling": (0.28, 0.64, 0.72, 0.86),
+    "Smiling": (0.28, 0.64, 0.72, 0.88),
     "Eyeglasses": (0.16, 0.40, 0.84, 0.62),
     "Blond_Hair": (0.0, 0.0, 1.0, 0.95),
     "Bangs": (0.22, 0.10, 0.78, 0.50),
     "Mustache": (0.30, 0.62, 0.70, 0.80),
 }
-SYNTHETIC_SOURCE_NOTE = "Procedural synthetic faces (engine.data.synthetic); no real people, no licence restriction."
+SYNTHETIC_SOURCE_NOTE = (
+    "Procedural synthetic faces (engine.data.synthetic); no real people, no licence restriction."
+)
 
-_SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 96], [141, 85, 56]], np.float64)
+_SKIN = np.array(
+    [[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 96], [141, 85, 56]], np.float64
+)
 _DARK_HAIR = np.array([52, 36, 28], np.float64)
 _BLOND_HAIR = np.array([236, 204, 112], np.float64)
 
@@ -47,7 +51,9 @@ def _amount(value: bool | float) -> float:
     return float(np.clip((float(value) + 1.0) / 2.0, 0.0, 1.0))
 
 
-def render_face(attrs: Mapping[str, bool | float], resolution: int = 64, rng: np.random.Generator | None = None) -> np.ndarray:
+def render_face(
+    attrs: Mapping[str, bool | float], resolution: int = 64, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Draw one face as uint8 (R, R, 3). Missing attributes are absent; ``rng`` supplies the nuisance.
 
     The generator is consumed the same way whatever the attributes, so the same seed with one attribute
@@ -55,13 +61,15 @@ def render_face(attrs: Mapping[str, bool | float], resolution: int = 64, rng: np
     """
     unknown = set(attrs) - set(SYNTHETIC_ATTRIBUTES)
     if unknown:
-        raise DatasetError(f"unknown synthetic attribute(s) {sorted(unknown)}; known: {', '.join(SYNTHETIC_ATTRIBUTES)}")
+        raise DatasetError(
+            f"unknown synthetic attribute(s) {sorted(unknown)}; known: {', '.join(SYNTHETIC_ATTRIBUTES)}"
+        )
     rng = rng if rng is not None else np.random.default_rng(0)
     nz = rng.random(8)  # all nuisance in one draw
     skin_t = nz[0] * (len(_SKIN) - 1)
     k = int(skin_t)
     skin_c = _SKIN[k] + (_SKIN[min(k + 1, len(_SKIN) - 1)] - _SKIN[k]) * (skin_t - k)
-    skin = _lerp(skin_c, skin_c, 0)
+    skin = (int(skin_c[0]), int(skin_c[1]), int(skin_c[2]))
     bg = (int(60 + 170 * nz[1]), int(60 + 170 * nz[2]), int(60 + 170 * nz[3]))
     s = 2 * int(resolution)  # supersampled canvas
     scale = s * (0.95 + 0.1 * nz[4])
@@ -119,7 +127,7 @@ def render_face(attrs: Mapping[str, bool | float], resolution: int = 64, rng: np
         for ex in (-0.11, 0.11):
             d.rounded_rectangle(box(ex, 0.02, 0.085, 0.055), radius=scale * 0.02, outline=col, width=gw)
         d.line([P(-0.025, 0.01), P(0.025, 0.01)], fill=col, width=gw)
-    return np.asarray(img.reduce(2))
+    return np.array(img.reduce(2))
 
 
 class SyntheticFaces(Dataset):
@@ -127,11 +135,15 @@ class SyntheticFaces(Dataset):
 
     source_note = SYNTHETIC_SOURCE_NOTE
 
-    def __init__(self, n: int, resolution: int = 64, seed: int = 0, attributes: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, n: int, resolution: int = 64, seed: int = 0, attributes: Iterable[str] | None = None
+    ) -> None:
         self.attributes = list(attributes) if attributes is not None else list(SYNTHETIC_ATTRIBUTES)
         unknown = [x for x in self.attributes if x not in SYNTHETIC_ATTRIBUTES]
         if unknown:
-            raise DatasetError(f"unknown synthetic attribute(s) {unknown}; known: {', '.join(SYNTHETIC_ATTRIBUTES)}")
+            raise DatasetError(
+                f"unknown synthetic attribute(s) {unknown}; known: {', '.join(SYNTHETIC_ATTRIBUTES)}"
+            )
         if n < 0 or resolution < 4:
             raise DatasetError(f"bad synthetic dataset size n={n}, resolution={resolution}")
         self.n, self.resolution, self.seed = int(n), int(resolution), int(seed)

@@ -1,0 +1,29 @@
+"""Real photos in, real photos out: detect faces (MTCNN, 5 landmarks), align them, paste edits back."""
+
+from engine.face.align import (
+    AlignedFace,
+    align_face,
+    align_to_celeba_canvas,
+    face_from_box,
+    manual_alignment,
+    umeyama,
+)
+from engine.face.detect import Detector, Face, detect_faces, get_detector, require_face
+from engine.face.paste import PasteConfig, paste_back, paste_region
+
+__all__ = [
+    "AlignedFace",
+    "Detector",
+    "Face",
+    "PasteConfig",
+    "align_face",
+    "align_to_celeba_canvas",
+    "detect_faces",
+    "face_from_box",
+    "get_detector",
+    "manual_alignment",
+    "paste_back",
+    "paste_region",
+    "require_face",
+    "umeyama",
+]

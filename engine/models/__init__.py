@@ -2,3 +2,4 @@
 
 from engine.models import cgan  # noqa: F401
 from engine.models import mtcnn  # noqa: F401
+from engine.models import elegant  # noqa: F401

@@ -1,0 +1,230 @@
+"""Documents for the main window: open (dialog, drop, recent), save/export, autosave and crash recovery.
+
+Saving, exporting and reading run in the worker (photo encoding can take a second); the window only
+picks paths. Autosave writes a project to the data folder on a timer while there are unsaved edits; a
+clean exit deletes it, so an autosave found at start-up means the last run did not end cleanly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFileDialog
+
+from app import dialogs
+from app.paths import APP_NAME, autosave_path
+from app.preferences import list_value, settings
+from app.project import SUFFIX
+from engine.images import IMAGE_EXTENSIONS
+
+IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
+PROJECT_FILTER = f"Facet projects (*{SUFFIX})"
+EXPORT_FILTERS = {"PNG (*.png)": ".png", "JPEG (*.jpg *.jpeg)": ".jpg", "WebP (*.webp)": ".webp"}
+
+
+class DocumentsMixin:
+    """Mixed into MainWindow (uses its worker, undo_stack, canvas, prefs and status bar)."""
+
+    def init_documents(self) -> None:
+        self.photo_path: str | None = None
+        self.project_path: str | None = None
+        self.settings = settings()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self._autosaved_index = -1
+        self.configure_autosave()
+        self.rebuild_recent()
+
+    # -- title and recent files -----------------------------------------------------------------------
+    def set_document(self, photo: str | None, project: str | None) -> None:
+        self.photo_path, self.project_path = photo, project
+        for p in (project, photo):
+            if p and Path(p).resolve() != autosave_path().resolve():
+                self.add_recent(p)
+                break
+        self.update_title()
+
+    def update_title(self) -> None:
+        name = Path(self.project_path or self.photo_path).name if (self.project_path or self.photo_path) else ""
+        dirty = "*" if not self.undo_stack.isClean() else ""
+        self.setWindowTitle(f"{name}{dirty} — {APP_NAME}" if name else APP_NAME)
+
+    def recent_files(self) -> list[str]:
+        return list_value("recent")
+
+    def add_recent(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", items[: self.prefs.max_recent])
+        self.rebuild_recent()
+
+    def rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for p in files:
+            action = self.recent_menu.addAction(Path(p).name)
+            action.setToolTip(p)
+            action.triggered.connect(lambda _c=False, path=p: self.open_path(path))
+        self.recent_menu.setEnabled(bool(files))
+
+    # -- opening ----------------------------------------------------------------------------------------
+    def open_path(self, path: str) -> None:
+        if not self.maybe_save():
+            return
+        if Path(path).suffix.lower() == SUFFIX:
+            self.worker.submit("open_project", path=str(path))
+        else:
+            self.worker.submit("open_photo", path=str(path))
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", "", f"{IMAGE_FILTER};;{PROJECT_FILTER}")
+        if path:
+            self.open_path(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a project", "", PROJECT_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_dropped(self, paths: list[str]) -> None:
+        if paths:
+            self.open_path(paths[0])
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        self.open_dropped([u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()])
+
+    # -- saving -----------------------------------------------------------------------------------------
+    def save_project(self) -> bool:
+        if not self.has_session:
+            return False
+        if not self.project_path or Path(self.project_path).resolve() == autosave_path().resolve():
+            return self.save_project_as()
+        self.save_to(self.project_path)
+        return True
+
+    def save_project_as(self) -> bool:
+        if not self.has_session:
+            return False
+        start = str(Path(self.photo_path).with_suffix(SUFFIX)) if self.photo_path else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save the project", start, PROJECT_FILTER)
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        self.save_to(path)
+        return True
+
+    def save_to(self, path: str) -> None:
+        self.worker.submit("save_project", path=path, extra={"photo_path": self.photo_path})
+
+    def on_saved(self, path: str, autosave: bool) -> None:
+        if autosave:
+            return
+        self.project_path = path
+        self.undo_stack.setClean()
+        self.add_recent(path)
+        self.update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def export_dialog(self) -> None:
+        if not self.has_session:
+            return
+        start = str(Path(self.photo_path).with_name(Path(self.photo_path).stem + "-edited.png")) if self.photo_path else ""
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the edited photo", start, ";;".join(EXPORT_FILTERS))
+        if path:
+            if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+                path += EXPORT_FILTERS.get(chosen, ".png")
+            self.worker.submit("export", path=path, quality=self.prefs.jpeg_quality)
+
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document (saved, discarded or nothing to save)."""
+        if not self.has_session or self.undo_stack.isClean() or not self.confirm_close:
+            return True
+        answer = dialogs.ask_save(self, Path(self.project_path or self.photo_path or "the photo").name)
+        if answer == "save":
+            return self.save_project()
+        return answer == "discard"
+
+    # -- models -----------------------------------------------------------------------------------------
+    def load_model_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Load a model bundle (the folder with manifest.json)")
+        if folder:
+            self.worker.submit("load_model", path=folder)
+
+    def load_startup_models(self) -> None:
+        """The models of the last session (if still there), else the defaults in resources/models."""
+        from app.worker import default_models
+
+        paths = default_models()
+        for family in ("cgan", "elegant"):
+            saved = self.settings.value(f"models/{family}")
+            if saved and Path(str(saved)).exists():
+                paths[family] = str(saved)
+        self.worker.submit("load_models", device=self.prefs.device, **paths)
+
+    def remember_models(self, info: dict) -> None:
+        for family in ("cgan", "elegant"):
+            m = info.get(family)
+            if m:
+                self.settings.setValue(f"models/{family}", m["path"])
+
+    # -- autosave and recovery -------------------------------------------------------------------------
+    def configure_autosave(self) -> None:
+        self.autosave_timer.stop()
+        if self.prefs.autosave_seconds > 0:
+            self.autosave_timer.start(self.prefs.autosave_seconds * 1000)
+
+    def autosave(self) -> None:
+        if self.has_session and not self.undo_stack.isClean() and self.undo_stack.index() != self._autosaved_index:
+            self._autosaved_index = self.undo_stack.index()
+            self.worker.submit("save_project", path=str(autosave_path()), autosave=True,
+                               extra={"photo_path": self.photo_path, "project_path": self.project_path})
+
+    def check_recovery(self) -> bool:
+        """Offer the autosave of a run that did not exit cleanly; True when it is being restored."""
+        path = autosave_path()
+        last_clean = float(self.settings.value("state/clean_exit_time", 0) or 0)
+        self.settings.setValue("state/running", True)
+        if not path.exists() or path.stat().st_mtime <= last_clean:
+            return False
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        if dialogs.ask(self, "Recover unsaved edits?",
+                       f"Facet Studio did not close cleanly last time. Restore the edits autosaved at {when}?"):
+            self.worker.submit("open_project", path=str(path))
+            return True
+        path.unlink(missing_ok=True)
+        return False
+
+    def mark_clean_exit(self) -> None:
+        autosave_path().unlink(missing_ok=True)
+        self.settings.setValue("state/clean_exit_time", time.time())
+        self.settings.setValue("state/running", False)
+
+    # -- layout and closing ------------------------------------------------------------------------------
+    def restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.autosave_timer.stop()
+        self.host.shutdown()
+        self.mark_clean_exit()
+        event.accept()

@@ -1,0 +1,145 @@
+"""Facet Studio's entry point: logging, the crash handler, the QApplication and the main window.
+
+``facet-studio [PHOTO|PROJECT]`` starts the editor; ``facet-studio --self-test`` runs the installed-copy
+checks of :mod:`app.selftest` without a window. The window appears before the engine (and torch) is
+imported: the worker thread imports it while the user looks at the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+log = logging.getLogger("app")
+
+
+def version() -> str:
+    try:
+        from importlib.metadata import version as dist_version
+
+        return dist_version("facet-studio")
+    except Exception:  # noqa: BLE001 - not installed as a distribution (frozen or source tree)
+        from engine import __version__
+
+        return __version__
+
+
+def setup_logging(folder: Path, level: int = logging.INFO) -> Path:
+    """A rotating log file in the user log folder (plus warnings on stderr)."""
+    path = folder / "facet-studio.log"
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level)
+    return path
+
+
+def write_crash_report(folder: Path, exc_type, exc, tb) -> Path:
+    """Save what a bug report needs (traceback, versions) and return the file's path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"crash-{stamp}.txt"
+    lines = [
+        f"Facet Studio {version()} crash report, {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        f"Python {platform.python_version()} on {platform.platform()}",
+        "",
+        *traceback.format_exception(exc_type, exc, tb),
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def install_crash_handler(folder: Path, show_dialog: bool = True):
+    """sys.excepthook → crash report in ``folder`` + a friendly dialog naming it; the app keeps running."""
+    previous = sys.excepthook
+    state = {"busy": False}
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        log.error("unhandled exception", exc_info=(exc_type, exc, tb))
+        try:
+            report = write_crash_report(folder, exc_type, exc, tb)
+        except OSError:
+            report = None
+        if show_dialog and not state["busy"]:
+            state["busy"] = True
+            try:
+                from PySide6.QtWidgets import QApplication, QMessageBox
+
+                if QApplication.instance() is not None:
+                    where = f"A report was saved to:\n{report}" if report else "The report could not be saved."
+                    QMessageBox.critical(None, "Facet Studio hit a bug",
+                                         f"Something went wrong: {exc_type.__name__}: {exc}\n\n{where}\n\n"
+                                         "Your edits are autosaved; you can keep working or restart.")
+            finally:
+                state["busy"] = False
+
+    sys.excepthook = hook
+    return hook
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="facet-studio", description="Facet Studio face editor")
+    parser.add_argument("path", nargs="?", help="a photo or a .facet project to open")
+    parser.add_argument("--self-test", action="store_true", help="check this installation without a window")
+    parser.add_argument("--no-models", action="store_true", help="start without loading the default models")
+    return parser.parse_args(argv)
+
+
+def create_app(argv: list[str]):
+    from PySide6.QtWidgets import QApplication
+
+    from app.paths import APP_NAME, ORG_NAME
+
+    app = QApplication.instance() or QApplication(argv)
+    app.setOrganizationName(ORG_NAME)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(version())
+    return app
+
+
+def start_window(args: argparse.Namespace):
+    """The main window, shown, with models loading and the recovery offer made."""
+    from app.window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if not args.no_models:
+        window.load_startup_models()
+    recovering = window.check_recovery()
+    if args.path and not recovering:
+        window.open_path(args.path)
+    return window
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.self_test:
+        from app.selftest import run
+
+        return run([])
+    from app.paths import log_dir
+
+    folder = log_dir()
+    setup_logging(folder)
+    install_crash_handler(folder)
+    log.info("Facet Studio %s starting", version())
+    app = create_app([sys.argv[0], *argv])
+    window = start_window(args)
+    code = app.exec()
+    del window
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Preferences (persisted with QSettings) and their dialog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QSpinBox
+
+from app.paths import APP_NAME, ORG_NAME
+
+DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "GPU (CUDA)"))
+
+
+def settings() -> QSettings:
+    """The app's settings (INI format everywhere, so tests and portable installs can redirect them)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG_NAME, APP_NAME)
+
+
+def list_value(key: str) -> list[str]:
+    """A list setting (INI files give a one-element list back as a plain string)."""
+    value = settings().value(key, []) or []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+@dataclass
+class Preferences:
+    device: str = "auto"
+    autosave_seconds: int = 60
+    jpeg_quality: int = 92
+    max_recent: int = 10
+
+    @classmethod
+    def load(cls) -> Preferences:
+        s = settings()
+        d = cls()
+        return cls(
+            device=str(s.value("prefs/device", d.device)),
+            autosave_seconds=int(s.value("prefs/autosave_seconds", d.autosave_seconds)),
+            jpeg_quality=int(s.value("prefs/jpeg_quality", d.jpeg_quality)),
+            max_recent=int(s.value("prefs/max_recent", d.max_recent)),
+        )
+
+    def save(self) -> None:
+        s = settings()
+        for key in ("device", "autosave_seconds", "jpeg_quality", "max_recent"):
+            s.setValue(f"prefs/{key}", getattr(self, key))
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, prefs: Preferences, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        form = QFormLayout(self)
+        self.device = QComboBox()
+        for key, label in DEVICES:
+            self.device.addItem(label, key)
+        self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        form.addRow("Compute device:", self.device)
+        self.autosave = QSpinBox()
+        self.autosave.setRange(0, 3600)
+        self.autosave.setSuffix(" s")
+        self.autosave.setSpecialValueText("off")
+        self.autosave.setValue(prefs.autosave_seconds)
+        form.addRow("Autosave every:", self.autosave)
+        self.quality = QSpinBox()
+        self.quality.setRange(1, 100)
+        self.quality.setValue(prefs.jpeg_quality)
+        form.addRow("JPEG / WebP quality:", self.quality)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._base = prefs
+
+    def result_preferences(self) -> Preferences:
+        return Preferences(device=self.device.currentData(), autosave_seconds=self.autosave.value(),
+                           jpeg_quality=self.quality.value(), max_recent=self._base.max_recent)

@@ -1,0 +1,105 @@
+"""``.facet`` project files: a zip holding session.json, photo.png and arrays.npz — never a pickle.
+
+The session's :meth:`~engine.session.EditSession.to_dict` is split into JSON (every plain value, with
+``{"$array": key}`` where an array was) and an ``.npz`` of the arrays (read with ``allow_pickle=False``);
+the photo goes in as a lossless PNG. Writing is atomic (temp file in the same folder + ``os.replace``),
+so a crash mid-save never leaves a half-written project. Plain Python: the worker thread calls it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import FacetError
+from engine.images import load_image
+
+SUFFIX = ".facet"
+PROJECT_FORMAT = "facet-project"
+PROJECT_VERSION = 1
+
+
+class ProjectError(FacetError):
+    """A project file is missing, damaged or of an unknown version."""
+
+
+def _strip(obj: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
+    if isinstance(obj, np.ndarray):
+        name = f"a{len(arrays)}"
+        arrays[name] = obj
+        return {"$array": name}
+    if isinstance(obj, dict):
+        return {str(k): _strip(v, arrays, f"{key}/{k}") for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_strip(v, arrays, f"{key}/{i}") for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _fill(obj: Any, arrays: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"$array"}:
+            try:
+                return arrays[obj["$array"]]
+            except KeyError:
+                raise ProjectError(f"the project refers to a missing array {obj['$array']!r}") from None
+        return {k: _fill(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_fill(v, arrays) for v in obj]
+    return obj
+
+
+def write_project(path: str | os.PathLike, session: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+    """Save a session dict (from ``EditSession.to_dict()``) atomically as a ``.facet`` zip."""
+    path = Path(path)
+    data = dict(session)
+    photo = np.asarray(data.pop("photo"), np.uint8)
+    arrays: dict[str, np.ndarray] = {}
+    doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "session": _strip(data, arrays, ""),
+           "extra": extra or {}}
+    png = io.BytesIO()
+    Image.fromarray(photo, "RGB").save(png, format="PNG", compress_level=3)
+    npz = io.BytesIO()
+    np.savez_compressed(npz, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("session.json", json.dumps(doc, indent=1))
+            zf.writestr("photo.png", png.getvalue(), compress_type=zipfile.ZIP_STORED)
+            zf.writestr("arrays.npz", npz.getvalue(), compress_type=zipfile.ZIP_STORED)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_project(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A project file → (session dict for ``EditSession.from_dict``, extra dict); ProjectError if damaged."""
+    path = Path(path)
+    if not path.exists():
+        raise ProjectError(f"{path}: no such project file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            doc = json.loads(zf.read("session.json").decode("utf-8"))
+            photo = load_image(zf.read("photo.png"))
+            with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, ValueError, OSError) as exc:
+        raise ProjectError(f"{path}: not a readable Facet project ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+        raise ProjectError(f"{path}: not a Facet project file")
+    if doc.get("version") != PROJECT_VERSION:
+        raise ProjectError(f"{path}: project version {doc.get('version')!r} is not supported by this Facet Studio")
+    session = _fill(doc["session"], arrays)
+    session["photo"] = photo
+    return session, doc.get("extra", {})

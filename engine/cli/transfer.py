@@ -1,0 +1,105 @@
+"""``facet transfer`` (take attributes from an exemplar face) and ``facet dial`` (move them with prototypes).
+
+SOURCE may be a folder (batch mode): every image in it is edited with the same exemplar or settings,
+which is encoded once. Results are the bundle's resolution (centre square of the input).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.cli.common import add_device_flag, add_json_flag, emit, input_images, output_path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("transfer", help="give a face the attributes of an exemplar face (ELEGANT)")
+    p.add_argument("source", help="face image, or a folder of them (batch mode)")
+    p.add_argument("exemplar", help="face image that has (or, to remove, lacks) the attributes")
+    p.add_argument("--bundle", required=True, help="an ELEGANT model bundle folder")
+    p.add_argument("--attributes", required=True, help="comma-separated attribute names, e.g. Smiling,Eyeglasses")
+    p.add_argument("--strength", type=float, default=1.0, help="0 = unchanged, 1 = exemplar's (up to 1.5)")
+    p.add_argument("-o", "--output", help="output image (one source) or folder (batch)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_flag(p)
+    add_json_flag(p)
+    p.set_defaults(func=_transfer)
+
+    q = subparsers.add_parser("dial", help="move attributes of a face without an exemplar (ELEGANT prototypes)")
+    q.add_argument("source", help="face image, or a folder of them (batch mode)")
+    q.add_argument("--bundle", required=True, help="an ELEGANT model bundle folder")
+    q.add_argument("--set", action="append", required=True, metavar="NAME=VALUE", dest="settings",
+                   help="attribute and amount in [-1.5, 1.5] (+ adds, - removes); repeatable or comma-separated")
+    q.add_argument("-o", "--output", help="output image (one source) or folder (batch)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_flag(q)
+    add_json_flag(q)
+    q.set_defaults(func=_dial)
+
+
+def parse_settings(items: list[str]) -> dict[str, float]:
+    """``["Smiling=0.7,Bangs=-1"]`` → ``{"Smiling": 0.7, "Bangs": -1.0}``, with a clear error on bad input."""
+    from engine.errors import FacetError
+
+    out: dict[str, float] = {}
+    for item in items:
+        for part in filter(None, (s.strip() for s in item.split(","))):
+            name, sep, value = part.partition("=")
+            try:
+                if not sep or not name.strip():
+                    raise ValueError
+                out[name.strip()] = float(value)
+            except ValueError:
+                raise FacetError(f"--set {part!r}: expected NAME=NUMBER, e.g. Smiling=0.7") from None
+    return out
+
+
+def _load(args: argparse.Namespace):
+    from engine.bundle import load_bundle
+    from engine.device import pick_device
+
+    return load_bundle(args.bundle, pick_device(args.device))
+
+
+def _run_batch(args: argparse.Namespace, suffix: str, edit) -> int:
+    """Edit every source image with ``edit(code) -> uint8`` and save it; prints one line or JSON."""
+    from engine import transfer as T
+    from engine.images import load_image, save_image
+    from engine.progress import Step, tqdm_progress
+
+    bundle = args.bundle_obj
+    sources = input_images(args.source)
+    batch = Path(args.source).is_dir()
+    progress, close = tqdm_progress(args.command, disable=args.quiet or args.json or not batch)
+    written: list[str] = []
+    try:
+        for n, src in enumerate(sources):
+            out = output_path(src, args.output, batch, suffix)
+            save_image(out, edit(T.encode(bundle, load_image(src))))
+            written.append(str(out))
+            progress(Step(n + 1, len(sources), src.name))
+    finally:
+        close()
+    text = written[0] if len(written) == 1 else f"{len(written)} images written to {Path(written[0]).parent}"
+    emit(args, {"outputs": written, "bundle": str(args.bundle), "resolution": bundle.resolution}, text)
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from engine import transfer as T
+    from engine.images import load_image
+
+    args.bundle_obj = bundle = _load(args)
+    names = [a.strip() for a in args.attributes.split(",") if a.strip()]
+    T.check_request(bundle, names, args.strength)  # bad names/strength fail before any image is read
+    exemplar = T.encode(bundle, load_image(args.exemplar))
+    return _run_batch(args, "_transfer", lambda code: T.transfer_codes(bundle, code, exemplar, names, args.strength))
+
+
+def _dial(args: argparse.Namespace) -> int:
+    from engine import transfer as T
+
+    args.bundle_obj = bundle = _load(args)
+    settings = parse_settings(args.settings)
+    T.prototypes(bundle)  # a bundle without prototypes fails before any image is read
+    return _run_batch(args, "_dial", lambda code: T.dial_codes(bundle, code, settings))

@@ -1,0 +1,24 @@
+"""Latent editing of cGAN codes: dials, attribute vectors, interpolation, strokes, completion, super-resolution."""
+
+from engine.edit.constrained import (
+    complete,
+    complete_job,
+    stroke_edit,
+    stroke_edit_job,
+    upscale,
+    upscale_job,
+)
+from engine.edit.latent import (
+    apply_vector,
+    compute_attribute_vectors,
+    interpolate,
+    render,
+    set_attributes,
+    slerp,
+    store_attribute_vectors,
+)
+
+__all__ = [
+    "apply_vector", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
+    "set_attributes", "slerp", "store_attribute_vectors", "stroke_edit", "stroke_edit_job", "upscale", "upscale_job",
+]

@@ -1,0 +1,366 @@
+"""The edit session: a photo, its faces, their cached codes and a stack of edit operations.
+
+An edit is data (see docs/architecture.md): the photo is never changed in pixels. Each face is
+detected, aligned to the model's resolution and — once, because it is the only slow step — inverted
+to a code. Edits are :mod:`engine.ops` records on one stack with a cursor (undo/redo = moving it); a
+face's look is the replay of its active operations on its code (milliseconds), pasted back into the
+full-resolution photo. Every mutating call returns a :class:`~engine.ops.Change` naming what to redraw.
+The same object serves the app (through its worker thread), the CLI and tests; it holds no Qt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.bundle import Bundle
+from engine.errors import FacetError
+from engine.images import resize
+from engine.ops import (
+    ApplyVector,
+    Change,
+    Complete,
+    Op,
+    ResetAttributes,
+    SetAttribute,
+    Stroke,
+    TransferFromExemplar,
+    decode_png,
+    encode_png,
+    op_from_dict,
+    pack_strokes,
+)
+from engine.progress import Job
+from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face
+
+#: Crop size while no model is loaded (the photo can be opened and its faces found; edits say what is missing).
+NO_MODEL_RESOLUTION = 128
+FORMAT = "facet-session"
+FORMAT_VERSION = 1
+#: Quality/speed presets → inversion methods, best first within each preset.
+PRESETS: dict[str, tuple[str, ...]] = {
+    "fast": ("encoder", "hybrid", "optimize"),
+    "balanced": ("hybrid", "encoder", "optimize"),
+    "best": ("force-in-domain", "in-domain", "hybrid", "optimize"),
+}
+
+
+@dataclass
+class SessionModels:
+    """The bundles a session renders with: a cGAN (dials, strokes) and/or ELEGANT (exemplar transfer)."""
+
+    cgan: Bundle | None = None
+    elegant: Bundle | None = None
+
+    @property
+    def resolution(self) -> int:
+        if self.cgan is not None:
+            return self.cgan.resolution
+        if self.elegant is not None:
+            return self.elegant.resolution
+        return NO_MODEL_RESOLUTION
+
+    def describe(self) -> dict[str, Any]:
+        out = {}
+        for role, b in (("cgan", self.cgan), ("elegant", self.elegant)):
+            if b is not None:
+                out[role] = {"name": b.name, "path": str(b.path) if b.path else None, "attributes": b.attributes}
+        return out
+
+
+def method_for_preset(preset: str, cgan: Bundle) -> str:
+    """The best inversion method of ``preset`` that ``cgan`` has the networks for."""
+    from engine.invert import METHODS
+
+    if preset in METHODS:
+        return preset
+    for name in PRESETS.get(preset, ()):
+        spec = METHODS.get(name)
+        if spec is not None and all(cgan.has(role) for role in spec.needs):
+            return name
+    raise FacetError(f"no inversion method of preset {preset!r} works with {cgan.name} (its networks: {sorted(cgan.networks)})")
+
+
+class EditSession:
+    """One photo being edited. ``faces`` are detected unless given; no face → one manual centre crop."""
+
+    def __init__(self, photo: np.ndarray, cgan: Bundle | None = None, elegant: Bundle | None = None,
+                 faces: list[FaceSlot] | None = None, detect: bool = True):
+        photo = np.asarray(photo)
+        if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
+            raise FacetError(f"a photo must be RGB uint8 (H, W, 3), got {photo.dtype} {photo.shape}")
+        self.photo = photo
+        self.models = SessionModels(cgan, elegant)
+        self.resolution = self.models.resolution
+        if faces is None:
+            faces = find_faces(photo, self.resolution) if detect else []
+            if not faces:
+                faces = [manual_slot(photo, None, self.resolution)]
+        self.faces: list[FaceSlot] = faces
+        self.ops: list[Op] = []
+        self.cursor = 0
+        self.exemplars: dict[str, np.ndarray] = {}
+        self._exemplar_codes: dict[str, Any] = {}
+        self._renders: dict[int, tuple[tuple, np.ndarray]] = {}
+
+    # -- faces and codes --------------------------------------------------------------------------
+    def add_manual_face(self, box: tuple[float, float, float, float]) -> tuple[int, Change]:
+        """Edit a region the detector missed: the square around ``box`` becomes a face."""
+        self.faces.append(manual_slot(self.photo, box, self.resolution))
+        i = len(self.faces) - 1
+        return i, Change(faces={i}, photo=True)
+
+    def _slot(self, i: int) -> FaceSlot:
+        if not 0 <= i < len(self.faces):
+            raise FacetError(f"face {i} does not exist (the photo has {len(self.faces)} face(s))")
+        return self.faces[i]
+
+    def has_code(self, i: int) -> bool:
+        return self._slot(i).code is not None
+
+    def invert_face_job(self, i: int, method: str = "balanced", steps: int | None = None, seed: int = 0) -> Job[Change]:
+        """Invert face ``i`` (a preset or a method name); the code is stored only when the job completes."""
+        from engine.invert import invert_job
+
+        slot, cgan = self._slot(i), self._need_cgan()
+        name = method_for_preset(method, cgan)
+        result = yield from invert_job(slot.crop, cgan, method=name, steps=steps, seed=seed)
+        slot.code, slot.reconstruction, slot.method = result.code, result.reconstruction, name
+        slot.code_version += 1
+        return Change(faces={i}, photo=True, description=f"inverted face {i + 1} ({name})")
+
+    def _need_cgan(self) -> Bundle:
+        if self.models.cgan is None:
+            raise FacetError("this needs a cGAN model bundle; none is loaded (File > Load model...)")
+        return self.models.cgan
+
+    def _need_code(self, i: int):
+        slot = self._slot(i)
+        if slot.code is None:
+            raise FacetError(f"face {i + 1} has not been inverted yet")
+        return slot
+
+    # -- the edit stack ---------------------------------------------------------------------------
+    @property
+    def active_ops(self) -> list[Op]:
+        return self.ops[: self.cursor]
+
+    def face_ops(self, i: int) -> list[Op]:
+        return [op for op in self.active_ops if op.face == i]
+
+    def apply(self, op: Op) -> Change:
+        """Push ``op`` (dropping the redo tail) and say which face changed."""
+        self._validate(op)
+        del self.ops[self.cursor :]
+        self.ops.append(op)
+        self.cursor += 1
+        return Change(faces={op.face}, photo=True, stack=True, description=op.describe())
+
+    def squash(self) -> Change:
+        """Merge the top two operations when they share a merge key (one slider drag = one step)."""
+        if self.cursor >= 2 and self.cursor == len(self.ops):
+            a, b = self.ops[-2], self.ops[-1]
+            if a.merge_key() is not None and a.merge_key() == b.merge_key():
+                self.ops[-2:] = [b]
+                self.cursor -= 1
+                return Change(faces={b.face}, stack=True, description=b.describe())
+        return Change()
+
+    def undo(self) -> Change:
+        if self.cursor == 0:
+            return Change()
+        self.cursor -= 1
+        op = self.ops[self.cursor]
+        return Change(faces={op.face}, photo=True, stack=True, description=op.describe())
+
+    def redo(self) -> Change:
+        if self.cursor >= len(self.ops):
+            return Change()
+        op = self.ops[self.cursor]
+        self.cursor += 1
+        return Change(faces={op.face}, photo=True, stack=True, description=op.describe())
+
+    def _validate(self, op: Op) -> None:
+        self._slot(op.face)
+        if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
+            cgan = self._need_cgan()
+            self._need_code(op.face)
+            names = op.names if isinstance(op, ResetAttributes) else (op.name,)
+            unknown = [n for n in names if n not in cgan.attributes]
+            if unknown:
+                raise FacetError(f"{cgan.name} has no attribute {', '.join(unknown)}")
+        if isinstance(op, TransferFromExemplar):
+            if self.models.elegant is None:
+                raise FacetError("exemplar transfer needs an ELEGANT model bundle; none is loaded")
+            if op.exemplar_ref not in self.exemplars:
+                raise FacetError(f"exemplar {op.exemplar_ref!r} is not in this session")
+
+    # -- replay ------------------------------------------------------------------------------------
+    def face_code(self, i: int):
+        """Face ``i``'s code after its active code operations (None before inversion)."""
+        from engine import edit
+        from engine.invert import LatentCode
+
+        slot = self._slot(i)
+        if slot.code is None:
+            return None
+        code = slot.code.copy()
+        for op in self.face_ops(i):
+            if isinstance(op, SetAttribute):
+                code = edit.set_attributes(code, self.models.cgan, {op.name: op.value})
+            elif isinstance(op, ApplyVector):
+                code = edit.apply_vector(code, self.models.cgan, op.name, op.strength)
+            elif isinstance(op, ResetAttributes):
+                if not op.names:
+                    code = slot.code.copy()
+                else:
+                    code = code.copy()
+                    for n in op.names:
+                        k = self.models.cgan.attributes.index(n)
+                        code.y[k] = slot.code.y[k]
+            elif isinstance(op, Stroke):
+                code = LatentCode(np.asarray(op.z, np.float32), np.asarray(op.y, np.float32))
+        return code
+
+    def face_attributes(self, i: int) -> dict[str, float] | None:
+        """Current attribute values (for sliders), or None before inversion."""
+        code = self.face_code(i)
+        if code is None or self.models.cgan is None:
+            return None
+        return {n: float(v) for n, v in zip(self.models.cgan.attributes, code.y, strict=True)}
+
+    def render_face(self, i: int) -> np.ndarray:
+        """Face ``i`` as edited, at the session resolution (the fast path: replay + one generator pass)."""
+        slot = self._slot(i)
+        ops = self.face_ops(i)
+        key = (slot.code_version, *ops)
+        cached = self._renders.get(i)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        image = slot.crop
+        if any(op.stage == "code" for op in ops):
+            from engine import edit
+
+            image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
+        for op in ops:
+            if isinstance(op, TransferFromExemplar):
+                image = self._transfer(image, op)
+            elif isinstance(op, Complete):
+                mask = decode_png(op.mask).astype(np.float32)[..., None] / 255.0
+                done = self._fit(decode_png(op.result))
+                image = (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
+        self._renders[i] = (key, image)
+        return image
+
+    def reconstruction(self, i: int) -> np.ndarray | None:
+        slot = self._slot(i)
+        return None if slot.reconstruction is None else self._fit(slot.reconstruction)
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        r = self.resolution
+        return image if image.shape[:2] == (r, r) else np.array(resize(image, (r, r)))  # writable copy
+
+    def _transfer(self, image: np.ndarray, op: TransferFromExemplar) -> np.ndarray:
+        from engine import transfer
+
+        bundle = self.models.elegant
+        code = self._exemplar_codes.get(op.exemplar_ref)
+        if code is None:
+            code = self._exemplar_codes[op.exemplar_ref] = transfer.encode(bundle, self.exemplars[op.exemplar_ref])
+        out = transfer.transfer_codes(bundle, transfer.encode(bundle, image), code, list(op.attributes), op.strength)
+        return self._fit(out)
+
+    def edited_faces(self) -> list[int]:
+        return sorted({op.face for op in self.active_ops})
+
+    def render_photo(self, faces: Iterable[int] | None = None, overrides: dict[int, np.ndarray] | None = None) -> np.ndarray:
+        """The full-resolution photo with every edited face pasted back (unedited pixels untouched).
+
+        ``overrides`` pastes given crops instead of a face's render (streaming previews of long jobs).
+        """
+        overrides = overrides or {}
+        chosen = set(self.edited_faces() if faces is None else faces) | set(overrides)
+        out = self.photo
+        for i in sorted(chosen):
+            crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
+            out = paste_face(out, crop, self._slot(i))
+        return out.copy() if out is self.photo else out
+
+    # -- long constrained edits (their results become operations) -----------------------------------
+    def strokes_from_photo(self, i: int, rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Strokes painted on the photo (uint8 RGBA, photo size) → (mask, colours) in face ``i``'s crop."""
+        crop = crop_to_photo(rgba, self._slot(i), self.resolution)
+        return (crop[..., 3] > 127).astype(np.float32), np.ascontiguousarray(crop[..., :3])
+
+    def stroke_job(self, i: int, mask: np.ndarray, colors: np.ndarray, **options: Any) -> Job[Stroke]:
+        """Optimise face ``i``'s code to follow colour strokes; returns the :class:`Stroke` op (not applied)."""
+        from engine import edit
+
+        self._need_code(i)
+        result = yield from edit.stroke_edit_job(self._need_cgan(), self.face_code(i), mask, colors, **options)
+        code = getattr(result, "code", result)
+        return Stroke(face=i, strokes=pack_strokes(mask, colors), z=tuple(float(v) for v in code.z),
+                      y=tuple(float(v) for v in code.y))
+
+    def complete_job(self, i: int, mask: np.ndarray, **options: Any) -> Job[Complete]:
+        """Fill the masked part of face ``i`` (current look) with the cGAN; returns the :class:`Complete` op."""
+        from engine import edit
+
+        image = self.render_face(i)
+        result = yield from edit.complete_job(self._need_cgan(), image, mask, **options)
+        done = result if isinstance(result, np.ndarray) else getattr(result, "image", None)
+        if done is None:
+            done = result.reconstruction
+        m = (np.asarray(mask, np.float32) > 0.5).astype(np.uint8) * 255
+        return Complete(face=i, mask=encode_png(m), result=encode_png(self._fit(np.asarray(done, np.uint8))))
+
+    # -- exemplars -----------------------------------------------------------------------------------
+    def add_exemplar(self, image: np.ndarray, align: bool = True) -> str:
+        """Keep an exemplar face (aligned like the faces) under a content hash; returns its reference."""
+        image = np.asarray(image, np.uint8)
+        if align:
+            found = find_faces(image, self.resolution)
+            image = found[0].crop if found else manual_slot(image, None, self.resolution).crop
+        image = self._fit(image)
+        ref = hashlib.sha1(image.tobytes()).hexdigest()[:16]
+        self.exemplars.setdefault(ref, image)
+        return ref
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to restore this exact state: JSON-able values plus numpy arrays."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "resolution": self.resolution,
+            "models": self.models.describe(),
+            "photo": self.photo,
+            "faces": [f.to_dict() for f in self.faces],
+            "ops": [op.to_dict() for op in self.ops],
+            "cursor": self.cursor,
+            "exemplars": dict(self.exemplars),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], cgan: Bundle | None = None, elegant: Bundle | None = None) -> EditSession:
+        if data.get("format") != FORMAT:
+            raise FacetError(f"not a Facet session (format {data.get('format')!r})")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise FacetError(f"session format version {data.get('format_version')!r} is not supported")
+        faces = [FaceSlot.from_dict(f) for f in data["faces"]]
+        session = cls(np.asarray(data["photo"], np.uint8), cgan, elegant, faces=faces)
+        if session.resolution != int(data["resolution"]):
+            raise FacetError(
+                f"this project was made at {data['resolution']} px, the loaded model works at {session.resolution} px; "
+                "load the project's model (see File > Load model...)"
+            )
+        session.ops = [op_from_dict(o) for o in data["ops"]]
+        session.cursor = int(data["cursor"])
+        if not 0 <= session.cursor <= len(session.ops):
+            raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")
+        session.exemplars = {k: np.asarray(v, np.uint8) for k, v in data.get("exemplars", {}).items()}
+        return session

@@ -1,0 +1,229 @@
+"""Recipe ``elegant``: train ELEGANT's encoder, residual decoder and two conditional discriminators.
+
+Iterative strategy (one attribute per step). The trainer hands over ordinary shuffled batches; the
+recipe pairs them itself, so it needs no sampler of its own and works unchanged with DDP and resume:
+
+1. attribute ``i`` cycles with the step; if the batch holds no face with *and* none without it, the
+   next attribute that does is used (``pairs`` in the log is how many pairs the step had);
+2. A = the batch's faces with attribute i, B = as many faces without it (``k = min(#with, #without)``);
+3. C = A with B's block i (attribute removed), D = B with A's block i (attribute added); A' and B'
+   decode the own latents (reconstruction);
+4. the generator (encoder + decoder) minimises ``rec_weight · L1(A', A) + L1(B', B)`` plus the
+   adversarial terms of C (labels of A with i = -1) and D (labels of B with i = +1) at full and half
+   resolution; each discriminator sees real A, B with their labels against the detached C, D and — an
+   addition to the paper that makes D learn the label condition from the first step (the matching-aware
+   discriminator of Reed et al. 2016) — real A, B with label i flipped (``mismatch_weight``).
+
+A small reservoir of the faces seen in training (``memory``, checkpointed like a network) supplies the
+sample grids (one row per attribute; columns A, B, C, D, A', B') and, at export, the few hundred faces
+whose mean latent blocks become the bundle's attribute prototypes (see :mod:`engine.transfer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.bundle import make_manifest, save_bundle
+from engine.errors import FacetError
+from engine.models.elegant import ElegantDecoder, ElegantDiscriminator, ElegantEncoder, exchange, half
+from engine.train.recipe import Recipe, image_grid, unwrap
+from engine.transfer import FAMILY, compute_prototypes
+
+GANS = ("lsgan", "hinge")
+
+
+class SampleMemory(nn.Module):
+    """Reservoir sample (uniform over all faces seen) of training images as uint8, with their labels."""
+
+    def __init__(self, capacity: int, resolution: int, n_attrs: int):
+        super().__init__()
+        self.register_buffer("images", torch.zeros(capacity, 3, resolution, resolution, dtype=torch.uint8))
+        self.register_buffer("labels", torch.zeros(capacity, n_attrs, dtype=torch.int8))
+        self.register_buffer("seen", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def size(self) -> int:
+        return int(min(int(self.seen), self.images.shape[0]))
+
+    @torch.no_grad()
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        cap = self.images.shape[0]
+        pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+        labels = torch.where(y > 0, 1, -1).to(torch.int8)
+        for j in range(x.shape[0]):
+            n = int(self.seen)
+            slot = n if n < cap else int(torch.randint(0, n + 1, ()).item())  # global RNG: resume-exact
+            if slot < cap:
+                self.images[slot] = pixels[j].to(self.images.device)
+                self.labels[slot] = labels[j].to(self.labels.device)
+            self.seen += 1
+
+    def get(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images in [-1, 1], labels in {-1, 1}) of the faces held so far."""
+        n = self.size
+        return self.images[:n].float().div(127.5).sub(1), self.labels[:n].float()
+
+
+class ElegantRecipe(Recipe):
+    name = "elegant"
+
+    @dataclass
+    class Config:
+        resolution: int = 128
+        block_channels: int = 64  # latent channels per attribute
+        base_channels: int = 64  # encoder/decoder width at the first level
+        max_channels: int = 512
+        latent_size: int = 8  # side of the latent grid
+        norm: str = "batch"
+        disc_channels: int = 64
+        lr: float = 2e-4
+        beta1: float = 0.5
+        gan: str = "lsgan"  # lsgan | hinge
+        rec_weight: float = 10.0
+        adv_weight: float = 1.0
+        mismatch_weight: float = 1.0  # real faces with a flipped label i count as fake for D (matching-aware D)
+        prototype_images: int = 300  # faces remembered for sample grids and export prototypes
+        sample_rows: int = 6
+
+    def __init__(self, config: Config, attributes: list[str], base: Any = None):
+        super().__init__(config, attributes, base)
+        c = config
+        if not attributes:
+            raise FacetError("ELEGANT needs at least one attribute to transfer")
+        if c.gan not in GANS:
+            raise FacetError(f"gan must be one of {', '.join(GANS)}, not {c.gan!r}")
+        n = len(attributes)
+        shared = dict(resolution=c.resolution, n_attrs=n, block_channels=c.block_channels,
+                      base_channels=c.base_channels, max_channels=c.max_channels, latent_size=c.latent_size, norm=c.norm)
+        try:
+            self.nets = {
+                "encoder": ElegantEncoder(ElegantEncoder.Config(**shared)),
+                "decoder": ElegantDecoder(ElegantDecoder.Config(**shared)),
+                "disc_full": ElegantDiscriminator(ElegantDiscriminator.Config(c.resolution, n, c.disc_channels, c.max_channels)),
+                "disc_half": ElegantDiscriminator(
+                    ElegantDiscriminator.Config(c.resolution // 2, n, c.disc_channels, c.max_channels)
+                ),
+                "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
+            }
+        except ValueError as exc:
+            raise FacetError(f"elegant: {exc}") from None
+        betas = (c.beta1, 0.999)
+        gen = [p for r in ("encoder", "decoder") for p in self.nets[r].parameters()]
+        disc = [p for r in ("disc_full", "disc_half") for p in self.nets[r].parameters()]
+        self._opts = {"gen": torch.optim.Adam(gen, c.lr, betas), "disc": torch.optim.Adam(disc, c.lr, betas)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._opts
+
+    # -- one step ---------------------------------------------------------------------------------
+    @staticmethod
+    def pick_pairs(y: torch.Tensor, step: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(attribute i, indices with it, as many without it) for this step; k = 0 when no attribute splits."""
+        n = y.shape[1]
+        for offset in range(n):
+            i = (step - 1 + offset) % n
+            pos = torch.nonzero(y[:, i] > 0).flatten()
+            neg = torch.nonzero(y[:, i] <= 0).flatten()
+            k = min(len(pos), len(neg))
+            if k:
+                return i, pos[:k], neg[:k]
+        empty = torch.zeros(0, dtype=torch.long, device=y.device)
+        return (step - 1) % n, empty, empty
+
+    def _adv(self, logits: torch.Tensor, real: bool, for_disc: bool) -> torch.Tensor:
+        if self.config.gan == "lsgan":
+            return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+        if for_disc:
+            return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
+        return -logits.mean()
+
+    def _disc_loss(self, x: torch.Tensor, y: torch.Tensor, real: bool, for_disc: bool) -> torch.Tensor:
+        full, half_ = self.nets["disc_full"], self.nets["disc_half"]
+        return self._adv(full(x, y), real, for_disc) + self._adv(half_(half(x), y), real, for_disc)
+
+    def forward_pairs(
+        self, a: torch.Tensor, b: torch.Tensor, i: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(A', B', C, D) for pairs (A, B) and attribute block ``i`` (one encoder and one decoder pass)."""
+        z, skips = self.nets["encoder"](torch.cat([a, b]))
+        za, zb = z.chunk(2)
+        zc = exchange(za, zb, [i], self.config.block_channels)
+        zd = exchange(zb, za, [i], self.config.block_channels)
+        out = self.nets["decoder"](
+            torch.cat([a, b, a, b]), torch.cat([za, zb, zc, zd]), torch.cat([za, zb, za, zb]),
+            [torch.cat([s, s]) for s in skips],
+        )
+        return out.chunk(4)  # type: ignore[return-value]
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
+        x, y = batch
+        self.nets["memory"].add(x, y)
+        i, pos, neg = self.pick_pairs(y, step)
+        if not len(pos):  # no attribute splits this batch: reconstruction only
+            with self.autocast():
+                z, skips = self.nets["encoder"](x)
+                rec = F.l1_loss(self.nets["decoder"](x, z, z, skips).float(), x)
+            self.step("gen", self.config.rec_weight * rec)
+            return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0}
+        a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
+        yc, yd = ya.clone(), yb.clone()
+        yc[:, i], yd[:, i] = -1.0, 1.0
+        with self.autocast():
+            a2, b2, c, d = self.forward_pairs(a, b, i)
+            d_real = self._disc_loss(torch.cat([a, b]), torch.cat([ya, yb]), True, True).float()
+            d_fake = self._disc_loss(torch.cat([c, d]).detach(), torch.cat([yc, yd]), False, True).float()
+            if self.config.mismatch_weight:
+                mismatch = self._disc_loss(torch.cat([a, b]), torch.cat([yc, yd]), False, True).float()
+                d_fake = d_fake + self.config.mismatch_weight * mismatch
+        self.step("disc", d_real + d_fake)
+        with self.autocast():
+            adv = self._disc_loss(torch.cat([c, d]), torch.cat([yc, yd]), True, False).float()
+            rec = F.l1_loss(a2.float(), a) + F.l1_loss(b2.float(), b)
+        self.step("gen", self.config.rec_weight * rec + self.config.adv_weight * adv)
+        return {"rec": rec.item(), "adv_g": adv.item(), "d_real": d_real.item(), "d_fake": d_fake.item(),
+                "pairs": float(len(pos))}
+
+    # -- pictures and export -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self, step: int) -> np.ndarray:
+        """One row per attribute (first ``sample_rows``) with columns A, B, C (A minus i), D (B plus i), A', B'."""
+        images, labels = self.nets["memory"].get()
+        r = self.resolution
+        rows = []
+        nets = [unwrap(self.nets[k]) for k in ("encoder", "decoder")]
+        modes = [n.training for n in nets]
+        for n in nets:
+            n.eval()
+        for i in range(min(len(self.attributes), self.config.sample_rows)):
+            pos, neg = torch.nonzero(labels[:, i] > 0).flatten(), torch.nonzero(labels[:, i] <= 0).flatten()
+            if not len(pos) or not len(neg):
+                continue
+            a, b = images[pos[:1]].to(self.device), images[neg[:1]].to(self.device)
+            a2, b2, c, d = self.forward_pairs(a, b, i)
+            rows.append(torch.cat([a, b, c, d, a2, b2]))
+        for n, mode in zip(nets, modes, strict=True):
+            n.train(mode)
+        if not rows:
+            return image_grid(torch.zeros(1, 3, r, r))
+        return image_grid(torch.cat(rows), columns=6)
+
+    def export_bundle(self, path: Path, steps: int, extra_manifest: dict[str, Any]) -> Path:
+        roles = ("encoder", "decoder", "disc_full", "disc_half")
+        networks = {r: unwrap(self.nets[r]) for r in roles}
+        images, labels = self.nets["memory"].get()
+        if not len(images):
+            raise FacetError("elegant: no training faces were seen, so there are no prototypes to export")
+        tensors = compute_prototypes(networks["encoder"], images, labels)
+        fields = self.manifest_fields(extra_manifest)
+        fields["prototypes"] = {"images": len(images), "positive": tensors["prototypes.counts"][:, 0].int().tolist(),
+                                "negative": tensors["prototypes.counts"][:, 1].int().tolist()}
+        fields.setdefault("name", f"elegant-{self.resolution}")
+        manifest = make_manifest(FAMILY, self.resolution, self.attributes, networks, **fields)
+        return save_bundle(path, networks, manifest, tensors)

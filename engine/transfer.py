@@ -1,0 +1,258 @@
+"""ELEGANT attribute transfer: exchange latent blocks between a source face and exemplars, or dial prototypes.
+
+Each image is encoded once into an :class:`ElegantCode` (its latent, the encoder features the decoder's
+skips need, and the image itself); every edit after that is one decoder pass, so a slider move re-renders
+without re-encoding (:func:`transfer_codes`, :func:`dial_codes`, :func:`render`). Attribute block ``i`` of
+the latent carries attribute ``bundle.attributes[i]``:
+
+- transfer: block i of the source moves towards the exemplar's — ``(1-s)·own + s·exemplar``. Adding an
+  attribute takes the block of an exemplar that has it; removing it takes the block of one that lacks it.
+- dial: the same with the bundle's *prototypes* (mean block over positive / negative training faces):
+  ``+v`` moves towards the positive prototype by ``v``, ``-v`` towards the negative one.
+
+Images go in as uint8 (H, W, 3) of any size (centre square, resized to the bundle's resolution) and come
+out as uint8 (R, R, 3). Strength 0 is the identity; values up to :data:`MAX_STRENGTH` extrapolate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.bundle import Bundle
+from engine.errors import BundleError, FacetError
+from engine.images import center_square
+from engine.models.elegant import block_slice
+
+FAMILY = "elegant"
+MAX_STRENGTH = 1.5
+PROTO_POS, PROTO_NEG, PROTO_COUNTS = "prototypes.positive", "prototypes.negative", "prototypes.counts"
+
+Strength = float | Mapping[str, float]
+
+
+@dataclass
+class ElegantCode:
+    """One encoded face. Tensors live on the bundle's device; treat them as opaque outside the engine."""
+
+    latent: torch.Tensor  # (1, n_attrs·k, S, S)
+    skips: list[torch.Tensor]  # the encoder's intermediate features (U-Net skips), finest first
+    image: torch.Tensor  # (1, 3, R, R) in [-1, 1]: what the residual is added to
+    block_channels: int  # channels per attribute block
+
+    def block(self, index: int) -> torch.Tensor:
+        """Attribute block ``index`` (k, S, S)."""
+        return self.latent[0, block_slice(index, self.block_channels)]
+
+
+@dataclass
+class Rendering:
+    """A decoded face and the residual that made it (float32 (R, R, 3), pixel units in [-255, 255])."""
+
+    image: np.ndarray
+    residual: np.ndarray
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def _check_bundle(bundle: Bundle) -> None:
+    if bundle.family != FAMILY:
+        raise BundleError(f"{bundle.path or bundle.name}: an {FAMILY!r} bundle is needed, this one is {bundle.family!r}")
+
+
+def _block_channels(bundle: Bundle) -> int:
+    return int(bundle.network("encoder").config.block_channels)
+
+
+def _index(bundle: Bundle, names: Sequence[str]) -> list[int]:
+    known = bundle.attributes
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise FacetError(f"attribute(s) {', '.join(unknown)} are not in this model; it knows {', '.join(known)}")
+    if not names:
+        raise FacetError("no attribute given to transfer")
+    if len(set(names)) != len(names):
+        raise FacetError(f"an attribute is given twice: {', '.join(names)}")
+    return [known.index(n) for n in names]
+
+
+def _strengths(names: Sequence[str], strength: Strength) -> list[float]:
+    if isinstance(strength, Mapping):
+        missing = [n for n in names if n not in strength]
+        if missing:
+            raise FacetError(f"no strength given for {', '.join(missing)}")
+        values = [float(strength[n]) for n in names]
+    else:
+        values = [float(strength)] * len(names)
+    for n, s in zip(names, values, strict=True):
+        if not np.isfinite(s) or abs(s) > MAX_STRENGTH:
+            raise FacetError(f"strength {s} for {n} is outside [-{MAX_STRENGTH}, {MAX_STRENGTH}]")
+    return values
+
+
+def check_request(bundle: Bundle, attributes: Sequence[str], strength: Strength = 1.0) -> list[int]:
+    """Validate attribute names and strengths against ``bundle``; returns the block indices."""
+    _check_bundle(bundle)
+    _strengths(attributes, strength)
+    return _index(bundle, attributes)
+
+
+def to_tensor(bundle: Bundle, image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) of any size → (1, 3, R, R) in [-1, 1] on the bundle's device (centre square)."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise FacetError(f"expected an RGB uint8 image (H, W, 3), got {arr.dtype} {arr.shape}")
+    r = bundle.resolution
+    if arr.shape[:2] != (r, r):
+        arr = center_square(arr, r)
+    x = torch.from_numpy(np.array(arr, dtype=np.uint8)).to(bundle.device)  # a writable copy
+    return x.permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, R, R) in [-1, 1] → uint8 (R, R, 3)."""
+    x = x[0].float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+# -- public API -------------------------------------------------------------------------------------
+@torch.inference_mode()
+def encode(bundle: Bundle, image: np.ndarray) -> ElegantCode:
+    """Encode one face (any size; centre square) for later cheap re-rendering."""
+    _check_bundle(bundle)
+    x = to_tensor(bundle, image)
+    latent, skips = bundle.network("encoder")(x)
+    return ElegantCode(latent=latent, skips=skips, image=x, block_channels=_block_channels(bundle))
+
+
+@torch.inference_mode()
+def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None) -> Rendering:
+    """Decode ``latent`` (default: the code's own, i.e. reconstruction) on top of the code's image."""
+    _check_bundle(bundle)
+    latent = code.latent if latent is None else latent
+    res = bundle.network("decoder").residual(latent, code.latent, code.skips)
+    out = to_uint8(code.image + res)
+    residual = (res[0].float().permute(1, 2, 0) * 127.5).cpu().numpy()
+    return Rendering(image=out, residual=residual)
+
+
+def exchanged_latent(
+    bundle: Bundle, source: ElegantCode, targets: Sequence[torch.Tensor], names: Sequence[str], strength: Strength
+) -> torch.Tensor:
+    """The source latent with block of ``names[j]`` moved towards ``targets[j]`` (a block) by its strength."""
+    k = _block_channels(bundle)
+    values = _strengths(names, strength)
+    z = source.latent.clone()
+    for i, target, s in zip(_index(bundle, names), targets, values, strict=True):
+        sl = block_slice(i, k)
+        z[:, sl] = torch.lerp(z[:, sl], target.to(z.dtype)[None].expand_as(z[:, sl]), s)  # exact at s = 1
+    return z
+
+
+def transfer_codes(
+    bundle: Bundle, source: ElegantCode, exemplar: ElegantCode, attributes: Sequence[str], strength: Strength = 1.0
+) -> np.ndarray:
+    """:func:`transfer` on already encoded faces (one decoder pass)."""
+    idx = _index(bundle, attributes)
+    z = exchanged_latent(bundle, source, [exemplar.block(i) for i in idx], attributes, strength)
+    return render(bundle, source, z).image
+
+
+def transfer(
+    bundle: Bundle, source: np.ndarray, exemplar: np.ndarray, attributes: Sequence[str], strength: Strength = 1.0
+) -> np.ndarray:
+    """Give ``source`` the exemplar's value of every attribute in ``attributes`` (several at once).
+
+    ``strength`` (a number, or one per attribute name) interpolates between the source's own block (0) and
+    the exemplar's (1). Removal is transfer from an exemplar that lacks the attribute.
+    """
+    return transfer_codes(bundle, encode(bundle, source), encode(bundle, exemplar), attributes, strength)
+
+
+def transfer_many(
+    bundle: Bundle,
+    source: np.ndarray | ElegantCode,
+    exemplars: Sequence[np.ndarray | ElegantCode],
+    weights: Sequence[float],
+    attributes: Sequence[str],
+    strength: Strength = 1.0,
+) -> np.ndarray:
+    """Transfer towards a weighted mix of several exemplars' blocks (weights are normalised to sum 1)."""
+    if len(exemplars) != len(weights) or not exemplars:
+        raise FacetError(f"transfer_many needs one weight per exemplar, got {len(exemplars)} and {len(weights)}")
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise FacetError(f"exemplar weights must be non-negative with a positive sum, got {list(weights)}")
+    w = w / w.sum()
+    src = source if isinstance(source, ElegantCode) else encode(bundle, source)
+    codes = [e if isinstance(e, ElegantCode) else encode(bundle, e) for e in exemplars]
+    idx = _index(bundle, attributes)
+    targets = [sum(float(wk) * c.block(i) for wk, c in zip(w, codes, strict=True)) for i in idx]
+    z = exchanged_latent(bundle, src, targets, attributes, strength)
+    return render(bundle, src, z).image
+
+
+def prototypes(bundle: Bundle) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positive, negative) mean blocks (n_attrs, k, S, S) and counts (n_attrs, 2) stored in the bundle."""
+    try:
+        return bundle.tensors[PROTO_POS], bundle.tensors[PROTO_NEG], bundle.tensors[PROTO_COUNTS]
+    except KeyError:
+        raise BundleError(f"{bundle.path or bundle.name}: this ELEGANT bundle has no attribute prototypes") from None
+
+
+def dial_codes(bundle: Bundle, source: ElegantCode, settings: Mapping[str, float]) -> np.ndarray:
+    """:func:`dial` on an encoded face."""
+    names = list(settings)
+    pos, neg, counts = prototypes(bundle)
+    targets = []
+    for i, n in zip(_index(bundle, names), names, strict=True):
+        positive = settings[n] >= 0
+        if counts[i, 0 if positive else 1] <= 0:
+            side = "with" if positive else "without"
+            raise FacetError(f"no prototype for {n}: no training face {side} it was seen when the bundle was made")
+        targets.append(pos[i] if positive else neg[i])
+    z = exchanged_latent(bundle, source, targets, names, {n: abs(float(v)) for n, v in settings.items()})
+    return render(bundle, source, z).image
+
+
+def dial(bundle: Bundle, source: np.ndarray, settings: Mapping[str, float]) -> np.ndarray:
+    """Move attributes without an exemplar: ``{"Smiling": +0.7, "Bangs": -1.0}`` (prototype blocks)."""
+    return dial_codes(bundle, encode(bundle, source), settings)
+
+
+def reconstruct(bundle: Bundle, image: np.ndarray) -> np.ndarray:
+    """Decode a face with its own latent: should return the input closely (the residual path)."""
+    return render(bundle, encode(bundle, image)).image
+
+
+@torch.inference_mode()
+def compute_prototypes(
+    encoder: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 64
+) -> dict[str, torch.Tensor]:
+    """Mean latent block per attribute over faces with (label > 0) and without it: the bundle's extra tensors.
+
+    ``images`` (N, 3, R, R) in [-1, 1] and ``labels`` (N, n_attrs) in [-1, 1]; a side with no face is zero
+    with count 0 (``dial`` then refuses that direction with a clear message).
+    """
+    k = encoder.config.block_channels
+    n_attrs = encoder.config.n_attrs
+    if labels.ndim != 2 or labels.shape[1] != n_attrs or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"labels (N, {n_attrs}) for {images.shape[0]} images expected, got {tuple(labels.shape)}")
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    sums = torch.zeros(2, n_attrs, k, encoder.config.latent_size, encoder.config.latent_size, dtype=torch.float64)
+    counts = torch.zeros(n_attrs, 2, dtype=torch.float64)
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start : start + batch_size].to(device).float()
+        y = labels[start : start + batch_size].float().cpu()
+        z = encoder(x)[0].double().cpu().unflatten(1, (n_attrs, k))  # (b, n_attrs, k, S, S)
+        for side, mask in enumerate((y > 0, y <= 0)):
+            m = mask.double()
+            sums[side] += torch.einsum("ba,bakhw->akhw", m, z)
+            counts[:, side] += m.sum(0)
+    encoder.train(was_training)
+    means = sums / counts.T.clamp(min=1)[:, :, None, None, None]
+    return {PROTO_POS: means[0].float(), PROTO_NEG: means[1].float(), PROTO_COUNTS: counts.float()}

@@ -1,0 +1,227 @@
+"""The editor end to end, offscreen: open, slide, undo, transfer, brush, save/reopen, cancel, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.qimage import to_array
+from engine.ops import SetAttribute, Stroke, TransferFromExemplar
+
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
+              pytest.mark.qt_log_ignore("propagateSizeHints", "QFont::", "This plugin does not support")]
+
+
+def shown_photo(window) -> np.ndarray:
+    return to_array(window.canvas.after.pixmap().toImage())[..., :3]
+
+
+def open_and_invert(qtbot, window, path) -> None:
+    """Open a photo and wait until face 1 is inverted (the window inverts it on its own)."""
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000,
+                          check_params_cb=lambda s: s["attributes"] is not None):
+        window.open_path(path)
+    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+
+
+def test_first_run_says_no_model_is_loaded(make_window, qtbot, model_paths):
+    window = make_window(models=False)
+    window.show()
+    assert window.banner.isVisible() and "Load model" in window.banner.text()
+    assert window.attributes.sliders == {}
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.worker.submit("load_models", **model_paths)
+    assert not window.banner.isVisible()
+    assert list(window.attributes.sliders) == ["Black_Hair", "Blond_Hair", "Male", "Smiling"]
+    assert window.attributes.info.text().count("tiny-") == 2
+
+
+def test_open_slide_and_undo(make_window, qtbot, photo_file):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    session = window.worker.session
+    original = session.photo.copy()
+    assert window.canvas.has_photo() and len(window.canvas.boxes) == len(session.faces) >= 1
+    assert window.windowTitle().startswith(photo_file.rsplit("/", 1)[-1])
+
+    slider = window.attributes.sliders["Smiling"]
+    slider.setSliderDown(True)  # one drag: many values, one undo step
+    with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
+        for v in (10, 40, 70, 90):
+            slider.setValue(v)
+    slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    assert window.undo_stack.count() == 1
+    assert [type(op) for op in session.ops] == [SetAttribute] and session.ops[0].value == pytest.approx(0.9)
+    edited = shown_photo(window)
+    assert edited.shape == original.shape and not np.array_equal(edited, original)
+    assert window.windowTitle().split(" ")[0].endswith("*")
+
+    with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
+        window.undo_action.trigger()
+    assert session.cursor == 0
+    np.testing.assert_array_equal(shown_photo(window), original)
+    with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
+        window.redo_action.trigger()
+    np.testing.assert_array_equal(shown_photo(window), edited)
+    assert window.attributes.sliders["Smiling"].value() == 90
+
+
+def test_transfer_from_an_exemplar(make_window, qtbot, photo_file, tmp_path):
+    from engine.images import save_image
+
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    exemplar = save_image(tmp_path / "exemplar.png", np.full((40, 40, 3), (200, 180, 40), np.uint8))
+    assert window.exemplars.add_paths([str(exemplar)]) == 1
+    window.exemplars.list.setCurrentRow(window.exemplars.list.count() - 1)
+    assert not window.exemplars.apply.isEnabled()  # nothing ticked yet
+    window.exemplars.checks["Blond_Hair"].setChecked(True)
+    window.exemplars.strength.setValue(80)
+    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+        window.exemplars.apply.click()
+    assert applied.args[1] is True
+    op = window.worker.session.ops[-1]
+    assert isinstance(op, TransferFromExemplar) and op.attributes == ("Blond_Hair",) and op.strength == 0.8
+    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
+        window.undo_action.trigger()
+    assert window.worker.session.cursor == 0
+
+
+def test_brush_strokes_become_one_undoable_edit(make_window, qtbot, photo_file):
+    from PySide6.QtCore import QPointF
+
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.worker.submit("set_preset", preset="fast", steps=None)
+    window.set_tool("brush")
+    x0, y0, x1, y1 = window.faces[0]["box"]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    window.canvas.paint_line(QPointF(cx - 10, cy), QPointF(cx + 10, cy))
+    assert window.canvas.strokes_rgba()[int(cy), int(cx), 3] == 255
+    with qtbot.waitSignal(window.events.opReady, timeout=60000):
+        window.apply_brush()
+    qtbot.waitUntil(lambda: window.worker.pending() == 0 and window.undo_stack.count() == 1)
+    qtbot.waitUntil(lambda: len(window.worker.session.ops) == 1)
+    assert isinstance(window.worker.session.ops[0], Stroke)
+    assert window.canvas.strokes_rgba() is None  # the layer is cleared once the edit is in
+
+
+def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file, tmp_path):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    for name, v in (("Male", -60), ("Blond_Hair", 50), ("Smiling", 30)):
+        window.attributes.sliders[name].setValue(v)
+        qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    window.undo_action.trigger()  # a redo tail must survive too
+    qtbot.waitUntil(lambda: window.worker.session.cursor == 2)
+    before = window.worker.session.render_photo()
+    ops = list(window.worker.session.ops)
+    project = str(tmp_path / "edit.facet")
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.save_to(project)
+    assert window.undo_stack.isClean() and window.project_path == project
+
+    other = make_window()
+    with qtbot.waitSignal(other.events.photoRendered, timeout=30000):
+        other.open_path(project)
+    restored = other.worker.session
+    assert restored.ops == ops and restored.cursor == 2
+    np.testing.assert_array_equal(restored.render_photo(), before)
+    np.testing.assert_array_equal(shown_photo(other), before)
+    assert other.undo_stack.count() == 3 and other.undo_stack.index() == 2 and other.undo_stack.isClean()
+    assert other.attributes.sliders["Blond_Hair"].value() == 50
+    with qtbot.waitSignal(other.events.photoRendered, timeout=10000):
+        other.redo_action.trigger()
+    assert restored.cursor == 3
+    with qtbot.waitSignal(other.events.exported, timeout=20000):
+        other.worker.submit("export", path=str(tmp_path / "out.jpg"), quality=80)
+    assert (tmp_path / "out.jpg").stat().st_size > 0
+
+
+def test_cancel_a_running_inversion(make_window, qtbot, photo_file):
+    window = make_window()
+    window.auto_invert = False
+    with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
+        window.open_path(photo_file)
+    window.worker.submit("set_preset", preset="optimize", steps=100000)
+    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
+        window.worker.submit("invert", face=0)
+    assert window.cancel_button.isVisibleTo(window)
+    with qtbot.waitSignal(window.events.jobEnded, timeout=10000) as ended:
+        window.cancel_button.click()
+    assert ended.args[1] == "cancelled"
+    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    assert not window.worker.session.has_code(0)
+    # the worker carries on: a fast inversion and a slider edit still work
+    window.worker.submit("set_preset", preset="fast", steps=None)
+    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+        window.attributes.sliders["Male"].setValue(50)
+    assert applied.args[1] is True and window.worker.session.has_code(0)
+
+
+def test_a_cancelled_inversion_drops_its_edit_from_the_undo_stack(make_window, qtbot, photo_file):
+    window = make_window()
+    window.auto_invert = False
+    with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
+        window.open_path(photo_file)
+    window.worker.submit("set_preset", preset="optimize", steps=100000)
+    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
+        window.attributes.sliders["Male"].setValue(50)  # needs the inversion first
+    with qtbot.waitSignal(window.events.applied, timeout=10000) as applied:
+        window.worker.cancel()
+    assert applied.args[1] is False
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 0)
+    assert window.worker.session.ops == []
+
+
+def test_a_corrupt_image_gives_an_error_and_the_app_carries_on(make_window, qtbot, dialogs, tmp_path, photo_file):
+    window = make_window()
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG" * 10)
+    with qtbot.waitSignal(window.events.failed, timeout=10000):
+        window.open_path(str(bad))
+    assert dialogs and dialogs[-1][0] == "critical" and "broken.jpg" in dialogs[-1][2]
+    assert not window.has_session
+    open_and_invert(qtbot, window, photo_file)
+    assert window.has_session and window.worker.session.has_code(0)
+
+
+def test_autosave_then_recovery_after_a_crash(make_window, qtbot, dialogs, photo_file):
+    from app.paths import autosave_path
+
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.attributes.sliders["Smiling"].setValue(-70)
+    qtbot.waitUntil(lambda: window.worker.pending() == 0 and len(window.worker.session.ops) == 1)
+    with qtbot.waitSignal(window.events.saved, timeout=20000) as saved:
+        window.autosave()
+    assert saved.args == [str(autosave_path()), True] and autosave_path().exists()
+    assert not window.undo_stack.isClean()  # an autosave is not a save
+    expected = window.worker.session.render_photo()
+
+    # the "crashed" run never marked a clean exit: the next start offers the autosave
+    other = make_window()
+    dialogs.answers["question"] = dialogs.answers["question"]  # Yes
+    with qtbot.waitSignal(other.events.photoRendered, timeout=30000):
+        assert other.check_recovery()
+    assert any(kind == "question" and "Recover" in title for kind, title, _ in dialogs)
+    np.testing.assert_array_equal(other.worker.session.render_photo(), expected)
+    other.mark_clean_exit()
+    assert not autosave_path().exists() and not other.check_recovery()
+
+
+def test_crash_handler_saves_a_report(tmp_path, monkeypatch):
+    import sys
+
+    from app.main import install_crash_handler
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    hook = install_crash_handler(tmp_path, show_dialog=False)
+    try:
+        raise RuntimeError("boom in a slot")
+    except RuntimeError as exc:
+        hook(type(exc), exc, exc.__traceback__)
+    reports = list(tmp_path.glob("crash-*.txt"))
+    assert len(reports) == 1 and "boom in a slot" in reports[0].read_text()

@@ -1,0 +1,212 @@
+"""engine.transfer and ``facet transfer``/``facet dial`` on a tiny ELEGANT bundle trained through the real Trainer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine import transfer as T
+from engine.bundle import Bundle, load_bundle, save_bundle
+from engine.cli import main
+from engine.cli.transfer import parse_settings
+from engine.errors import BundleError, FacetError
+from engine.images import load_image, save_image
+from tests.conftest import train_tiny
+
+TINY_ELEGANT = {"resolution": 32, "block_channels": 4, "base_channels": 16, "max_channels": 32,
+                "disc_channels": 16, "latent_size": 4, "prototype_images": 96}
+
+
+@pytest.fixture(scope="module")
+def elegant_path(tmp_path_factory, synthetic_dataset):
+    return train_tiny("elegant", TINY_ELEGANT, synthetic_dataset, tmp_path_factory.mktemp("elegant") / "run", steps=40)
+
+
+@pytest.fixture(scope="module")
+def bundle(elegant_path):
+    return load_bundle(elegant_path)
+
+
+@pytest.fixture(scope="module")
+def faces(synthetic_dataset):
+    return [synthetic_dataset.item_uint8(i)[0] for i in range(6)]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_bundle_has_the_roles_and_prototypes(bundle, synthetic_dataset):
+    assert bundle.family == "elegant" and bundle.resolution == 32
+    assert set(bundle.networks) == {"encoder", "decoder", "disc_full", "disc_half"}
+    pos, neg, counts = T.prototypes(bundle)
+    assert pos.shape == neg.shape == (5, 4, 4, 4)
+    assert counts.shape == (5, 2) and torch.all(counts.sum(1) == 96)
+    assert bundle.manifest["prototypes"]["images"] == 96
+    assert not torch.equal(pos, neg)
+
+
+def test_prototypes_are_mean_blocks_and_survive_a_round_trip(bundle, synthetic_dataset, tmp_path):
+    enc = bundle.network("encoder")
+    x = torch.stack([synthetic_dataset[i][0] for i in range(10)])
+    y = torch.stack([synthetic_dataset[i][1] for i in range(10)])
+    protos = T.compute_prototypes(enc, x, y, batch_size=3)
+    with torch.no_grad():
+        z = enc(x)[0]
+    j = 1  # Eyeglasses: block j, faces with it
+    with_it = y[:, j] > 0
+    assert torch.allclose(protos[T.PROTO_POS][j], z[with_it][:, 4:8].mean(0), atol=1e-5)
+    assert torch.allclose(protos[T.PROTO_NEG][j], z[~with_it][:, 4:8].mean(0), atol=1e-5)
+    assert protos[T.PROTO_COUNTS][j].tolist() == [with_it.sum().item(), (~with_it).sum().item()]
+    saved = save_bundle(tmp_path / "b", bundle.networks, bundle.manifest, protos)
+    again = load_bundle(saved)
+    for key, value in protos.items():
+        assert torch.equal(again.tensors[key], value)
+
+
+def test_own_latent_reconstructs_the_input(bundle, faces):
+    for face in faces:
+        assert psnr(T.reconstruct(bundle, face), face) >= 32.0
+
+
+def test_strength_zero_and_self_exemplar_are_the_identity(bundle, faces):
+    src, ex = T.encode(bundle, faces[0]), T.encode(bundle, faces[1])
+    rec = T.render(bundle, src).image
+    names = list(bundle.attributes)
+    assert np.array_equal(T.transfer_codes(bundle, src, ex, names, strength=0.0), rec)
+    assert np.array_equal(T.transfer_codes(bundle, src, src, names), rec)
+    assert np.array_equal(T.dial_codes(bundle, src, {"Smiling": 0.0, "Bangs": -0.0}), rec)
+
+
+def test_transfer_swaps_exactly_the_named_blocks(bundle, faces):
+    src, ex = T.encode(bundle, faces[0]), T.encode(bundle, faces[1])
+    z = T.exchanged_latent(bundle, src, [ex.block(1), ex.block(3)], ["Eyeglasses", "Bangs"], 1.0)
+    for i in range(5):
+        expected = ex.block(i) if i in (1, 3) else src.block(i)
+        assert torch.equal(z[0, 4 * i : 4 * i + 4], expected)
+    out = T.transfer(bundle, faces[0], faces[1], ["Eyeglasses", "Bangs"])
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, T.render(bundle, src, z).image)
+
+
+def test_strength_interpolates_per_attribute(bundle, faces):
+    src, ex = T.encode(bundle, faces[0]), T.encode(bundle, faces[2])
+    z = T.exchanged_latent(bundle, src, [ex.block(0), ex.block(4)], ["Smiling", "Mustache"], {"Smiling": 0.5, "Mustache": 1.5})
+    assert torch.allclose(z[0, 0:4], (src.block(0) + ex.block(0)) / 2)
+    assert torch.allclose(z[0, 16:20], src.block(4) + 1.5 * (ex.block(4) - src.block(4)), atol=1e-6)
+    with pytest.raises(FacetError, match="outside"):
+        T.transfer_codes(bundle, src, ex, ["Smiling"], strength=2.0)
+
+
+def test_transfer_many_mixes_exemplar_blocks(bundle, faces):
+    src = T.encode(bundle, faces[0])
+    a, b = T.encode(bundle, faces[1]), T.encode(bundle, faces[2])
+    only_a = T.transfer_many(bundle, src, [a, b], [1.0, 0.0], ["Blond_Hair"])
+    assert np.array_equal(only_a, T.transfer_codes(bundle, src, a, ["Blond_Hair"]))
+    mix = T.transfer_many(bundle, faces[0], [faces[1], faces[2]], [1, 3], ["Blond_Hair"])
+    z = T.exchanged_latent(bundle, src, [0.25 * a.block(2) + 0.75 * b.block(2)], ["Blond_Hair"], 1.0)
+    assert np.array_equal(mix, T.render(bundle, src, z).image)
+    with pytest.raises(FacetError, match="weight"):
+        T.transfer_many(bundle, src, [a, b], [1.0], ["Blond_Hair"])
+    with pytest.raises(FacetError, match="non-negative"):
+        T.transfer_many(bundle, src, [a, b], [1.0, -1.0], ["Blond_Hair"])
+
+
+def test_dial_moves_towards_the_prototypes(bundle, faces):
+    src = T.encode(bundle, faces[3])
+    pos, neg, _ = T.prototypes(bundle)
+    out = T.dial(bundle, faces[3], {"Smiling": 1.0, "Bangs": -0.5})
+    z = src.latent.clone()
+    z[0, 0:4] = pos[0]
+    z[0, 12:16] = 0.5 * (src.block(3) + neg[3])
+    assert np.abs(out.astype(int) - T.render(bundle, src, z).image.astype(int)).max() <= 1
+
+
+def test_any_image_size_is_centre_cropped(bundle, faces):
+    big = np.repeat(np.repeat(faces[0], 3, axis=0), 3, axis=1)  # 96 x 96
+    wide = np.concatenate([np.zeros((96, 20, 3), np.uint8), big, np.zeros((96, 20, 3), np.uint8)], axis=1)
+    out = T.reconstruct(bundle, wide)
+    assert out.shape == (32, 32, 3)
+    assert psnr(out, faces[0]) > 25  # the centre square is the face again
+
+
+def test_clear_errors(bundle, faces, tmp_path):
+    with pytest.raises(FacetError, match="Wavy_Hair"):
+        T.transfer(bundle, faces[0], faces[1], ["Wavy_Hair"])
+    with pytest.raises(FacetError, match="twice"):
+        T.check_request(bundle, ["Bangs", "Bangs"])
+    with pytest.raises(FacetError, match="RGB uint8"):
+        T.encode(bundle, faces[0].astype(np.float32))
+    other = Bundle(manifest={**bundle.manifest, "family": "cgan"}, networks=bundle.networks)
+    with pytest.raises(BundleError, match="elegant"):
+        T.encode(other, faces[0])
+    bare = shutil.copytree(bundle.path, tmp_path / "bare")
+    stripped = load_bundle(bare)
+    stripped.tensors = {}
+    with pytest.raises(BundleError, match="prototypes"):
+        T.dial(stripped, faces[0], {"Smiling": 1.0})
+    counts = bundle.tensors[T.PROTO_COUNTS].clone()
+    counts[1, 0] = 0
+    no_glasses = load_bundle(bare)
+    no_glasses.tensors[T.PROTO_COUNTS] = counts
+    with pytest.raises(FacetError, match="no prototype for Eyeglasses"):
+        T.dial(no_glasses, faces[0], {"Eyeglasses": 0.5})
+
+
+# -- command line -------------------------------------------------------------------------------------
+@pytest.fixture
+def photos(tmp_path, synthetic_dataset, monkeypatch):
+    import engine.cli
+
+    monkeypatch.setattr(engine.cli, "COMMAND_MODULES", ["engine.cli.transfer"])  # only the commands under test
+    folder = tmp_path / "faces"
+    for i in range(3):
+        save_image(folder / f"face{i}.png", synthetic_dataset.item_uint8(i)[0])
+    exemplar = save_image(tmp_path / "exemplar.png", synthetic_dataset.item_uint8(5)[0])
+    return folder, exemplar
+
+
+def test_transfer_one_image_matches_the_api(elegant_path, photos, tmp_path, capsys):
+    folder, exemplar = photos
+    out = tmp_path / "out.png"
+    rc = main(["transfer", str(folder / "face0.png"), str(exemplar), "--bundle", str(elegant_path),
+               "--attributes", "Smiling,Eyeglasses", "--strength", "0.8", "-o", str(out), "--json"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == [str(out)]
+    b = load_bundle(elegant_path)
+    expected = T.transfer(b, load_image(folder / "face0.png"), load_image(exemplar), ["Smiling", "Eyeglasses"], 0.8)
+    assert np.array_equal(load_image(out), expected)
+
+
+def test_transfer_batch_folder(elegant_path, photos, tmp_path, capsys):
+    folder, exemplar = photos
+    rc = main(["transfer", str(folder), str(exemplar), "--bundle", str(elegant_path), "--attributes", "Bangs",
+               "-o", str(tmp_path / "edited"), "--quiet"])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "edited").iterdir()) == [f"face{i}_transfer.png" for i in range(3)]
+    assert "3 images" in capsys.readouterr().out
+
+
+def test_dial_and_its_errors(elegant_path, photos, tmp_path, capsys):
+    folder, _ = photos
+    out = tmp_path / "dial.png"
+    assert main(["dial", str(folder / "face1.png"), "--bundle", str(elegant_path), "--set", "Smiling=0.7,Bangs=-1",
+                 "-o", str(out)]) == 0
+    b = load_bundle(elegant_path)
+    assert np.array_equal(load_image(out), T.dial(b, load_image(folder / "face1.png"), {"Smiling": 0.7, "Bangs": -1}))
+    assert main(["dial", str(folder / "face1.png"), "--bundle", str(elegant_path), "--set", "Smiling=lots"]) == 2
+    assert main(["transfer", str(folder), str(folder / "face0.png"), "--bundle", str(elegant_path),
+                 "--attributes", "No_Such"]) == 2
+    err = capsys.readouterr().err
+    assert "Smiling=lots" in err and "No_Such" in err
+
+
+def test_parse_settings():
+    assert parse_settings(["Smiling=0.7,Bangs=-1", "Mustache=+0.25"]) == {"Smiling": 0.7, "Bangs": -1.0, "Mustache": 0.25}
+    with pytest.raises(FacetError):
+        parse_settings(["Smiling"])

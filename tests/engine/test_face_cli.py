@@ -1,0 +1,113 @@
+"""`facet detect / align / prepare-dataset` and the 50 MP path end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.cli import face as face_cli
+from engine.face import align_face, detect_faces, paste_back, paste_region
+from engine.images import load_image
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "images"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def fixture(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"fixture {path} is absent")
+    return path
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="facet")
+    face_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+def test_cli_is_registered():
+    from engine.cli import COMMAND_MODULES
+
+    assert "engine.cli.face" in COMMAND_MODULES
+
+
+def test_detect_json(capsys):
+    assert run("detect", str(fixture("exif_orientation_3.jpg")), "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["width"] == 256 and len(out["faces"]) == 1
+    face = out["faces"][0]
+    assert len(face["box"]) == 4 and face["score"] > 0.9 and len(face["landmarks"]) == 5
+
+
+def test_detect_no_face_exit_code(capsys):
+    assert run("detect", str(fixture("no_face_gradient.png"))) == 1
+    assert "0 face(s)" in capsys.readouterr().out
+
+
+def test_align_writes_crop(tmp_path, capsys):
+    out = tmp_path / "crop.png"
+    assert run("align", str(fixture("exif_orientation_1.jpg")), "-o", str(out), "--resolution", "64") == 0
+    crop = load_image(out)
+    assert crop.shape == (64, 64, 3)
+    assert run("align", str(fixture("exif_orientation_1.jpg")), "-o", str(tmp_path / "m.png"), "--box", "90", "32", "132", "86") == 0
+    assert load_image(tmp_path / "m.png").shape == (128, 128, 3)
+
+
+def test_align_without_face_is_a_clear_error(tmp_path):
+    from engine.errors import NoFaceError
+
+    with pytest.raises(NoFaceError, match="draw a box"):
+        run("align", str(fixture("tiny_8x8.png")), "-o", str(tmp_path / "x.png"))
+
+
+def test_prepare_dataset_lists_failures(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("exif_orientation_1.jpg", "exif_orientation_6.jpg", "no_face_gradient.png", "truncated_half.jpg"):
+        shutil.copy(fixture(name), raw / name)
+    out = tmp_path / "aligned"
+    assert run("prepare-dataset", str(raw), str(out), "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["written"] == 2
+    assert {f["file"] for f in result["failures"]} == {"no_face_gradient.png", "truncated_half.jpg"}
+    lines = (out / "failures.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(line.split("\t")[0] for line in lines) == ["no_face_gradient.png", "truncated_half.jpg"]
+    img = load_image(out / "exif_orientation_6.png")
+    assert img.shape == (218, 178, 3)
+    assert run("prepare-dataset", str(raw), str(tmp_path / "half"), "--resolution", "89") == 0
+    assert load_image(tmp_path / "half" / "exif_orientation_1.png").shape == (109, 89, 3)
+
+
+@pytest.mark.slow
+def test_fifty_megapixel_photo_detect_small_paste_full():
+    """8660 x 5773: detection runs on a 1280 px copy; paste-back only touches the face's rectangle."""
+    astronaut = load_image(fixture("exif_orientation_1.jpg"))
+    photo = np.full((5773, 8660, 3), 120, np.uint8)
+    photo[1000:3048, 3000:5048] = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.Resampling.BILINEAR))
+    faces = detect_faces(photo)
+    assert len(faces) == 1
+    # Astronaut face at (90..132, 32..86) in 256 px -> x 3000 + 8 * that.
+    assert abs(faces[0].box[0] - (3000 + 8 * 90)) < 40 and abs(faces[0].box[1] - (1000 + 8 * 32)) < 40
+    aligned = align_face(photo, faces[0], 128)
+    out = paste_back(photo, 255 - aligned.crop, aligned)
+    x0, y0, x1, y1 = paste_region(aligned, photo.shape)
+    assert out.shape == photo.shape and (x1 - x0) * (y1 - y0) < 0.01 * photo.shape[0] * photo.shape[1]
+    assert np.array_equal(out[:y0], photo[:y0]) and np.array_equal(out[y1:], photo[y1:])
+    assert np.array_equal(out[y0:y1, :x0], photo[y0:y1, :x0]) and np.array_equal(out[y0:y1, x1:], photo[y0:y1, x1:])
+    assert np.any(out[y0:y1, x0:x1] != photo[y0:y1, x0:x1])

@@ -1,0 +1,187 @@
+"""Inversion methods on the tiny synthetic-data cGAN: they reconstruct, stop cleanly and repeat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle
+from engine.errors import BundleError, Cancelled, FacetError, NumericalError
+from engine.invert import METHODS, InversionResult, LatentCode, invert, invert_job
+from engine.invert.core import code_tensors, image_to_tensor, tensor_to_image
+from engine.losses import reconstruction_loss
+from engine.metrics import latent_distance
+from tests.conftest import TINY_ENCODER, train_tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_cgan_bundle, synthetic_dataset, tmp_path_factory) -> Path:
+    """The shared tiny cGAN with a better-trained E_z (the session fixture's is too short to beat chance)."""
+    out = tmp_path_factory.mktemp("invert") / "ez"
+    return train_tiny("encoder-z", {**TINY_ENCODER, "lr": 2e-3}, synthetic_dataset, out, steps=80, base=tiny_cgan_bundle)
+
+
+@pytest.fixture(scope="module")
+def bundle(trained):
+    return load_bundle(trained)
+
+
+@pytest.fixture(scope="module")
+def domain_bundle(trained, synthetic_dataset, tmp_path_factory):
+    """Recipe ``encoder-domain`` with the latent discriminator, trained briefly through the real Trainer."""
+    out = tmp_path_factory.mktemp("invert") / "domain"
+    cfg = {"resolution": 32, "channels": 16, "feature_dim": 128, "latent_adversarial": True, "lr": 1e-3}
+    return load_bundle(train_tiny("encoder-domain", cfg, synthetic_dataset, out, steps=25, base=trained))
+
+
+def generated_faces(bundle, n: int, seed: int) -> list[np.ndarray]:
+    """Faces the generator can make (so a perfect inversion exists), with binary y as in training."""
+    g = torch.Generator().manual_seed(seed)
+    zd, na = bundle.network("generator").config.z_dim, len(bundle.attributes)
+    z, y = torch.randn(n, zd, generator=g), torch.randint(0, 2, (n, na), generator=g).float() * 2 - 1
+    with torch.no_grad():
+        x = bundle.network("generator")(z, y)
+    return [tensor_to_image(im) for im in x]
+
+
+@pytest.fixture(scope="module")
+def target(bundle) -> np.ndarray:
+    return generated_faces(bundle, 1, seed=7)[0]
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def objective(bundle, image: np.ndarray, code: LatentCode) -> float:
+    loss = reconstruction_loss(bundle).set_target(image_to_tensor(image, bundle.resolution))
+    z, y = code_tensors(code)
+    with torch.no_grad():
+        return float(loss(bundle.network("generator")(z, y)))
+
+
+def test_registry_names():
+    assert {"encoder", "optimize", "hybrid", "in-domain", "force-in-domain"} <= set(METHODS)
+
+
+@pytest.mark.parametrize(("method", "steps"), [("encoder", None), ("optimize", 40), ("hybrid", 30)])
+def test_method_beats_a_random_code(bundle, method, steps):
+    rng = np.random.default_rng(0)
+    errors, random_errors = [], []
+    for face in generated_faces(bundle, 3, seed=11):
+        result = invert(face, bundle, method, steps=steps, restarts=2)
+        assert isinstance(result, InversionResult) and result.method == method
+        assert result.reconstruction.shape == (32, 32, 3) and result.reconstruction.dtype == np.uint8
+        assert result.code.z.shape == (32,) and result.code.y.shape == (5,)
+        assert np.all(np.abs(result.code.y) <= 1)
+        if steps:
+            assert len(result.losses) == steps and result.losses[-1] < result.losses[0]
+        errors.append(mse(result.reconstruction, face))
+        for _ in range(3):
+            z, y = code_tensors(LatentCode(rng.standard_normal(32).astype(np.float32), result.code.y))
+            with torch.no_grad():
+                random_errors.append(mse(tensor_to_image(bundle.network("generator")(z, y)), face))
+    assert np.mean(errors) < np.mean(random_errors)
+
+
+def test_hybrid_is_at_least_as_good_as_the_encoder(bundle, target):
+    enc = invert(target, bundle, "encoder")
+    hyb = invert(target, bundle, "hybrid", steps=25)
+    assert objective(bundle, target, hyb.code) <= objective(bundle, target, enc.code) + 1e-6
+    assert objective(bundle, target, hyb.code) < 0.9 * objective(bundle, target, enc.code)
+
+
+def test_absurd_learning_rate_raises_numerical_error(bundle, target):
+    with pytest.raises(NumericalError, match="learning rate"):
+        invert(target, bundle, "optimize", steps=5, lr=1e39)
+
+
+def test_cancel_stops_within_one_step(bundle, target):
+    seen: list[int] = []
+    with pytest.raises(Cancelled):
+        invert(target, bundle, "optimize", steps=200, progress=lambda s: seen.append(s.step), cancel=lambda: len(seen) >= 3)
+    assert seen == [1, 2, 3]
+
+
+def test_same_seed_same_code_other_seed_other_code(bundle, target):
+    a = invert(target, bundle, "optimize", steps=8, seed=3)
+    b = invert(target, bundle, "optimize", steps=8, seed=3)
+    c = invert(target, bundle, "optimize", steps=8, seed=4)
+    np.testing.assert_array_equal(a.code.z, b.code.z)
+    np.testing.assert_array_equal(a.reconstruction, b.reconstruction)
+    assert not np.allclose(a.code.z, c.code.z)
+
+
+def test_job_streams_previews_and_leaves_weights_alone(bundle, target):
+    job = invert_job(target, bundle, "hybrid", steps=20)
+    steps = []
+    try:
+        while True:
+            steps.append(next(job))
+    except StopIteration as stop:
+        result = stop.value
+    assert [s.step for s in steps] == list(range(1, 21)) and steps[-1].total == 20
+    previews = [s.preview for s in steps if s.preview is not None]
+    assert len(previews) >= 2 and previews[0].shape == (32, 32, 3) and previews[0].dtype == np.uint8
+    assert result.steps == 20 and result.seconds > 0
+    for net in bundle.networks.values():
+        assert not net.training
+        assert all(p.grad is None for p in net.parameters())
+
+
+def test_other_sizes_are_centre_cropped_and_resized(bundle, target):
+    wide = np.concatenate([np.zeros((32, 10, 3), np.uint8), target, np.zeros((32, 10, 3), np.uint8)], axis=1)
+    big = np.asarray(wide.repeat(2, 0).repeat(2, 1))
+    result = invert(big, bundle, "encoder")
+    assert result.reconstruction.shape == (32, 32, 3)
+    np.testing.assert_allclose(result.code.z, invert(target, bundle, "encoder").code.z, atol=0.35)
+
+
+def test_unknown_method_and_missing_network(bundle, target):
+    with pytest.raises(FacetError, match="unknown inversion method"):
+        invert(target, bundle, "magic")
+    with pytest.raises(BundleError, match="encoder_domain"):
+        invert(target, bundle, "in-domain")
+
+
+def test_code_round_trips_through_json_dict():
+    code = LatentCode(np.arange(4, dtype=np.float32), np.array([0.5, -1.0], np.float32))
+    back = LatentCode.from_dict(code.to_dict())
+    np.testing.assert_array_equal(back.z, code.z)
+    np.testing.assert_array_equal(back.y, code.y)
+
+
+def test_encoder_domain_recipe_exports_a_complete_bundle(domain_bundle, bundle):
+    for role in ("generator", "discriminator", "encoder_z", "encoder_y", "encoder_domain", "latent_discriminator"):
+        assert domain_bundle.has(role)
+    assert domain_bundle.family == "cgan" and domain_bundle.attributes == bundle.attributes
+    assert "encoder-domain" in domain_bundle.manifest["training"]
+    # the base networks are carried over unchanged
+    for a, b in zip(domain_bundle.network("generator").parameters(), bundle.network("generator").parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["in-domain", "force-in-domain"])
+def test_domain_methods_reconstruct_and_stay_in_domain(domain_bundle, method):
+    faces = generated_faces(domain_bundle, 2, seed=5)
+    rng = np.random.default_rng(1)
+    for face in faces:
+        result = invert(face, domain_bundle, method, steps=25)
+        assert result.method == method and len(result.losses) == 25
+        assert result.losses[-1] < result.losses[0]
+        z, y = code_tensors(LatentCode(rng.standard_normal(32).astype(np.float32), result.code.y))
+        with torch.no_grad():
+            random_error = mse(tensor_to_image(domain_bundle.network("generator")(z, y)), face)
+        assert mse(result.reconstruction, face) < random_error
+
+
+def test_latent_discriminator_penalty_keeps_codes_more_prior_like(domain_bundle):
+    """Same start, same steps: the LD penalty must raise the latent discriminator's score of the result."""
+    faces = generated_faces(domain_bundle, 3, seed=9)
+    ld = domain_bundle.network("latent_discriminator")
+    plain = np.stack([invert(f, domain_bundle, "in-domain", steps=15).code.z for f in faces])
+    forced = np.stack([invert(f, domain_bundle, "force-in-domain", steps=15, latent_weight=1.0).code.z for f in faces])
+    assert latent_distance(forced, ld)["ld_score"] > latent_distance(plain, ld)["ld_score"]

@@ -1,0 +1,262 @@
+"""The edit session: faces, cached inversion, an undoable stack of operations, exact save/restore."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle, make_manifest, save_bundle
+from engine.errors import Cancelled, FacetError
+from engine.ops import (
+    ApplyVector,
+    ResetAttributes,
+    SetAttribute,
+    TransferFromExemplar,
+    op_from_dict,
+    plain_name,
+    unpack_strokes,
+)
+from engine.progress import drive
+from engine.session import EditSession, method_for_preset
+from engine.session_faces import paste_bounds
+
+ATTRS = ["Black_Hair", "Blond_Hair", "Male", "Smiling"]
+
+
+def make_cgan_bundle(path: Path, resolution: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised cGAN bundle with encoders and attribute vectors (tests and benchmarks)."""
+    from engine.models.cgan import ConvEncoder, Discriminator, Generator
+
+    torch.manual_seed(seed)
+    n = len(ATTRS)
+    nets = {
+        "generator": Generator(Generator.Config(resolution=resolution, z_dim=16, n_attrs=n, base_channels=8)),
+        "discriminator": Discriminator(Discriminator.Config(resolution=resolution, n_attrs=n, base_channels=8)),
+        "encoder_z": ConvEncoder(ConvEncoder.Config(resolution=resolution, out_dim=16, base_channels=8, feature_dim=32)),
+        "encoder_y": ConvEncoder(ConvEncoder.Config(resolution=resolution, out_dim=n, base_channels=8, feature_dim=32)),
+    }
+    for net in nets.values():
+        net.eval()
+    manifest = make_manifest("cgan", resolution, ATTRS, nets, name="tiny-cgan",
+                             data={"licence": "random weights, no training data"})
+    return save_bundle(path, nets, manifest, tensors={"attribute_vectors": torch.randn(n, 16)})
+
+
+def make_elegant_bundle(path: Path, resolution: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised ELEGANT bundle (non-zero decoder output so transfers change pixels)."""
+    from engine.models.elegant import ElegantDecoder, ElegantEncoder
+
+    torch.manual_seed(seed)
+    shared = dict(resolution=resolution, n_attrs=len(ATTRS), block_channels=4, base_channels=8, max_channels=16,
+                  latent_size=4)
+    nets = {"encoder": ElegantEncoder(ElegantEncoder.Config(**shared)),
+            "decoder": ElegantDecoder(ElegantDecoder.Config(**shared, zero_init=False))}
+    for net in nets.values():
+        net.eval()
+    manifest = make_manifest("elegant", resolution, ATTRS, nets, name="tiny-elegant")
+    return save_bundle(path, nets, manifest)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    return load_bundle(make_cgan_bundle(root / "cgan")), load_bundle(make_elegant_bundle(root / "elegant"))
+
+
+@pytest.fixture
+def photo():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:90, 0:120]
+    base = np.stack([xx * 2, yy * 2, (xx + yy)], axis=2) % 256
+    return (base + rng.integers(0, 20, base.shape)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def session(bundles, photo):
+    cgan, elegant = bundles
+    s = EditSession(photo, cgan, elegant, detect=False)
+    drive(s.invert_face_job(0, "fast"))
+    return s
+
+
+def test_no_face_gives_a_manual_centre_crop(bundles, photo):
+    s = EditSession(photo, bundles[0], detect=False)
+    assert len(s.faces) == 1 and s.faces[0].manual
+    assert s.faces[0].box == (15.0, 0.0, 105.0, 90.0)
+    crop = s.faces[0].crop
+    assert crop.shape == (32, 32, 3)
+    # the crop is the centre square, scaled: its mean colour matches the square's
+    assert np.abs(crop.mean((0, 1)) - photo[:, 15:105].mean((0, 1))).max() < 4
+    assert not s.has_code(0)
+
+
+def test_inversion_is_cached_and_cancel_stores_nothing(bundles, photo):
+    s = EditSession(photo, bundles[0], detect=False)
+    with pytest.raises(Cancelled):
+        drive(s.invert_face_job(0, "optimize", steps=20), cancel=lambda: True)
+    assert not s.has_code(0)
+    change = drive(s.invert_face_job(0, "fast"))
+    assert change.faces == {0} and s.faces[0].method == "encoder"
+    assert s.reconstruction(0).shape == (32, 32, 3)
+    assert method_for_preset("best", bundles[0]) in ("optimize", "hybrid")  # no domain encoder in this bundle
+
+
+def test_slider_rerenders_without_reinverting(session, monkeypatch):
+    import engine.invert
+
+    monkeypatch.setattr(engine.invert, "invert_job", lambda *a, **k: pytest.fail("a slider move re-inverted"))
+    before = session.render_face(0).copy()
+    change = session.apply(SetAttribute(0, "Smiling", 1.0))
+    assert change.faces == {0} and change.photo and change.stack
+    assert session.face_attributes(0)["Smiling"] == 1.0
+    t0 = time.perf_counter()
+    after = session.render_face(0)
+    assert time.perf_counter() - t0 < 0.5
+    assert after.shape == (32, 32, 3) and not np.array_equal(after, before)
+
+
+def test_undo_redo_moves_a_cursor_and_restores_pixels(session):
+    session.apply(SetAttribute(0, "Male", -1.0))
+    one = session.render_photo()
+    session.apply(SetAttribute(0, "Blond_Hair", 1.0))
+    two = session.render_photo()
+    assert not np.array_equal(one, two)
+    assert session.undo().faces == {0}
+    np.testing.assert_array_equal(session.render_photo(), one)
+    session.redo()
+    np.testing.assert_array_equal(session.render_photo(), two)
+    session.undo()
+    session.undo()
+    np.testing.assert_array_equal(session.render_photo(), session.photo)  # no edit left: photo untouched
+    assert session.undo().faces == set()  # nothing more to undo
+    session.apply(SetAttribute(0, "Smiling", 0.5))  # a new edit drops the redo tail
+    assert len(session.ops) == 1 and session.redo().faces == set()
+
+
+def test_a_drag_squashes_into_one_step_and_reset_restores_the_inversion(session):
+    inverted = session.face_attributes(0)
+    for v in (0.1, 0.4, 0.9):
+        session.apply(SetAttribute(0, "Smiling", v, gesture=7))
+        session.squash()
+    assert session.ops == [SetAttribute(0, "Smiling", 0.9, gesture=7)]
+    session.apply(SetAttribute(0, "Male", 1.0, gesture=8))
+    assert session.squash().stack is False  # different gesture: not merged
+    session.apply(ResetAttributes(0, ("Smiling",)))
+    now = session.face_attributes(0)
+    assert now["Smiling"] == pytest.approx(inverted["Smiling"]) and now["Male"] == 1.0
+    session.apply(ResetAttributes(0))
+    assert session.face_attributes(0) == pytest.approx(inverted)
+
+
+def test_vector_edit_moves_z_only(session):
+    z0 = session.face_code(0).z.copy()
+    session.apply(ApplyVector(0, "Blond_Hair", 2.0))
+    code = session.face_code(0)
+    vec = session.models.cgan.tensors["attribute_vectors"][1].numpy()
+    np.testing.assert_allclose(code.z, z0 + 2.0 * vec, rtol=1e-5, atol=1e-5)
+
+
+def test_paste_back_changes_only_the_face_region(bundles):
+    photo = np.full((100, 200, 3), 200, np.uint8)
+    s = EditSession(photo, bundles[0], detect=False)
+    i, change = s.add_manual_face((120, 30, 160, 70))
+    assert change.faces == {i}
+    drive(s.invert_face_job(i, "fast"))
+    s.apply(SetAttribute(i, "Smiling", -1.0))
+    out = s.render_photo()
+    assert out.shape == photo.shape
+    x0, y0, x1, y1 = paste_bounds(s.faces[i], photo.shape, 32)
+    assert x0 < 140 < x1 and y0 < 50 < y1 and (x1 - x0) * (y1 - y0) < photo.shape[0] * photo.shape[1] / 2
+    changed = np.abs(out.astype(int) - photo).sum(axis=2) > 0
+    assert changed.any() and not changed[:, :x0].any() and not changed[:, x1:].any()
+    assert not changed[:y0].any() and not changed[y1:].any()
+    assert s.edited_faces() == [i]
+
+
+def test_unknown_attribute_and_face_are_clear_errors(session):
+    with pytest.raises(FacetError, match="no attribute"):
+        session.apply(SetAttribute(0, "Wings", 1.0))
+    with pytest.raises(FacetError, match="face 3"):
+        session.apply(SetAttribute(3, "Smiling", 1.0))
+    assert session.ops == []
+
+
+def test_stroke_job_streams_previews_and_its_op_replays(session):
+    mask = np.zeros((32, 32), np.float32)
+    mask[8:20, 8:20] = 1
+    colors = np.zeros((32, 32, 3), np.uint8)
+    colors[..., 0] = 255
+    previews = []
+    op = drive(session.stroke_job(0, mask, colors, steps=4), progress=lambda s: previews.append(s.preview))
+    assert any(p is not None for p in previews)
+    restored = op_from_dict(json.loads(json.dumps(op.to_dict())))
+    assert restored == op
+    m, c = unpack_strokes(op.strokes)
+    np.testing.assert_array_equal(m, mask)
+    np.testing.assert_array_equal(c, colors)
+    session.apply(restored)
+    np.testing.assert_allclose(session.face_code(0).z, np.asarray(op.z, np.float32))
+
+
+def test_strokes_painted_on_the_photo_map_into_the_crop(session):
+    rgba = np.zeros((90, 120, 4), np.uint8)
+    rgba[:45, 15:60] = (255, 0, 0, 255)  # top-left quarter of the centre square
+    mask, colors = session.strokes_from_photo(0, rgba)
+    assert mask[:14, :14].all() and not mask[18:, :].any() and not mask[:, 18:].any()
+    assert (colors[:14, :14, 0] == 255).all()
+
+
+def test_transfer_from_exemplar(session, bundles):
+    ref = session.add_exemplar(np.full((64, 64, 3), 30, np.uint8), align=False)
+    before = session.render_face(0).copy()
+    session.apply(TransferFromExemplar(0, ref, ("Blond_Hair", "Smiling"), 1.0))
+    after = session.render_face(0)
+    assert after.shape == before.shape and not np.array_equal(after, before)
+    with pytest.raises(FacetError, match="exemplar"):
+        session.apply(TransferFromExemplar(0, "nope", ("Smiling",), 1.0))
+
+
+def test_to_dict_from_dict_restores_the_exact_state(session, bundles):
+    ref = session.add_exemplar(np.full((32, 32, 3), 90, np.uint8), align=False)
+    session.apply(SetAttribute(0, "Smiling", 0.8, gesture=1))
+    session.apply(TransferFromExemplar(0, ref, ("Male",), 0.5))
+    session.apply(SetAttribute(0, "Male", -0.3))
+    session.undo()
+    data = session.to_dict()
+    # JSON for everything but arrays (what a project file does)
+    arrays = {}
+
+    def strip(obj, key=""):
+        if isinstance(obj, np.ndarray):
+            arrays[key] = obj
+            return {"$array": key}
+        if isinstance(obj, dict):
+            return {k: strip(v, f"{key}/{k}") for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [strip(v, f"{key}/{i}") for i, v in enumerate(obj)]
+        return obj
+
+    def fill(obj):
+        if isinstance(obj, dict):
+            return arrays[obj["$array"]] if set(obj) == {"$array"} else {k: fill(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [fill(v) for v in obj]
+        return obj
+
+    text = json.dumps(strip(data))
+    restored = EditSession.from_dict(fill(json.loads(text)), *bundles)
+    assert restored.ops == session.ops and restored.cursor == session.cursor == 2
+    np.testing.assert_array_equal(restored.render_photo(), session.render_photo())
+    restored.redo()
+    session.redo()
+    np.testing.assert_array_equal(restored.render_photo(), session.render_photo())
+
+
+def test_plain_names():
+    assert plain_name("Blond_Hair") == "Blond hair"
+    assert plain_name("Wearing_Lipstick") == "Wearing lipstick"
