@@ -97,7 +97,11 @@ class Canvas(QGraphicsView):
         self.fit()
 
     def set_result(self, photo: np.ndarray) -> None:
-        self.after.setPixmap(to_pixmap(photo))
+        """Show the edited photo; a downscaled drag preview is stretched over the photo's full size."""
+        pix = to_pixmap(photo)
+        self.after.setPixmap(pix)
+        full = self.before.pixmap().width()
+        self.after.setScale(full / pix.width() if full and pix.width() else 1.0)
 
     def set_faces(self, faces: list[dict], selected: int = 0) -> None:
         for item in self.boxes:

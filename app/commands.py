@@ -72,8 +72,11 @@ def drop_failed(stack: QUndoStack, token: int) -> bool:
     return False
 
 
-def restore(stack: QUndoStack, client: Any, descriptions: list[str], cursor: int) -> None:
-    """Mirror a loaded session's stack (already applied) in ``stack`` without sending anything."""
+def restore(stack: QUndoStack, client: Any, descriptions: list[str], cursor: int, clean: bool = True) -> None:
+    """Mirror a loaded session's stack (already applied) in ``stack`` without sending anything.
+
+    ``clean=False`` keeps the document marked as modified (the same photo's session, rebuilt).
+    """
     stack.clear()
     client.silent = True
     try:
@@ -82,4 +85,7 @@ def restore(stack: QUndoStack, client: Any, descriptions: list[str], cursor: int
         stack.setIndex(cursor)
     finally:
         client.silent = False
-    stack.setClean()
+    if clean or not descriptions:
+        stack.setClean()
+    else:
+        stack.resetClean()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QSpinBox
@@ -13,7 +15,10 @@ DEVICES = (("auto", "Automatic (GPU if available)"), ("cpu", "CPU"), ("cuda", "G
 
 
 def settings() -> QSettings:
-    """The app's settings (INI format everywhere, so tests and portable installs can redirect them)."""
+    """The app's settings: an INI file, under ``$FACET_STUDIO_HOME`` when set (tests, portable installs)."""
+    home = os.environ.get("FACET_STUDIO_HOME")
+    if home:
+        return QSettings(str(Path(home) / "settings.ini"), QSettings.Format.IniFormat)
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG_NAME, APP_NAME)
 
 

@@ -199,6 +199,8 @@ class MainWindow(DocumentsMixin, QMainWindow):
         self.tool_actions["pan"].setChecked(True)
         tools.addSeparator()
         self._action(tools, "Brush &Colour…", self.choose_brush_color)
+        tools.addSeparator()
+        self._action(tools, "&Generate Exemplar Faces", self.generate_exemplars)
         self.apply_brush_action = self._action(tools, "&Apply Brush", self.apply_brush, "Return")
         self._action(tools, "&Clear Brush", self.canvas.clear_strokes, "Escape")
 
@@ -238,6 +240,7 @@ class MainWindow(DocumentsMixin, QMainWindow):
         w.failed.connect(self.on_failed)
         w.notice.connect(lambda text: self.statusBar().showMessage(text, 15000))
         w.saved.connect(self.on_saved)
+        w.exemplarsGenerated.connect(self.on_exemplars_generated)
         w.exported.connect(lambda path: self.statusBar().showMessage(f"Exported {path}", 8000))
 
     def cancel_job(self) -> None:
@@ -267,14 +270,16 @@ class MainWindow(DocumentsMixin, QMainWindow):
 
     def on_session(self, info: dict) -> None:
         self.has_session = True
+        self.statusBar().clearMessage()
         self.faces = info["faces"]
         self.face_states = {}
         if not info.get("keep_path"):
             self.set_document(info.get("path"), info.get("project"))
-        self.canvas.set_photo(info["photo"])
+        if not (info.get("keep_path") and self.canvas.has_photo()):
+            self.canvas.set_photo(info["photo"])  # a new document (same photo: keep zoom and strokes)
         self.canvas.set_faces(self.faces, 0)
         self.current_face = 0
-        restore(self.undo_stack, self.host, info.get("ops", []), info.get("cursor", 0))
+        restore(self.undo_stack, self.host, info.get("ops", []), info.get("cursor", 0), clean=not info.get("keep_path"))
         self.strip.clear()
         self.attributes.set_values(None)
         self.update_face_label()
@@ -380,6 +385,16 @@ class MainWindow(DocumentsMixin, QMainWindow):
             return
         kind = "complete" if self.canvas.mode == "mask" else "stroke"
         self.worker.submit(kind, face=self.current_face, rgba=rgba)
+
+    def generate_exemplars(self) -> None:
+        from app.paths import data_dir
+
+        self.worker.submit("generate_exemplars", folder=str(data_dir() / "generated-exemplars"))
+
+    def on_exemplars_generated(self, folder: str) -> None:
+        self.exemplars.add_folder(folder)
+        self.exemplar_dock.raise_()
+        self.statusBar().showMessage(f"Generated exemplar faces in {folder}", 8000)
 
     def preferences_dialog(self) -> None:
         dialog = PreferencesDialog(self.prefs, self)

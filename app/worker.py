@@ -17,6 +17,7 @@ import logging
 import threading
 import traceback
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -43,6 +44,7 @@ SIGNALS: dict[str, tuple] = {
     "exported": (str,),
     "failed": (str, str),  # title, message
     "notice": (str,),
+    "exemplarsGenerated": (str,),  # the folder the generated exemplar faces were written to
     "idle": (),
 }
 
@@ -73,6 +75,9 @@ class EngineWorker(_WorkerBase):
         self.steps: int | None = None  # inversion steps override (tests, preferences)
         self._dirty: set[int] = set()
         self._render_photo = False
+        self._dragging = False
+        self._final = False  # False while only drag previews are wanted (downscaled photo)
+        self.preview_side = 1280
 
     # -- called from the GUI thread ----------------------------------------------------------------
     def submit(self, kind: str, **args: Any) -> None:
@@ -173,6 +178,19 @@ class EngineWorker(_WorkerBase):
         self._do_load_models(**paths)
         self.modelLoaded.emit(read_manifest(path))
 
+    def _do_generate_exemplars(self, folder: str, per_attribute: int = 2) -> None:
+        """Synthetic exemplar faces from the loaded cGAN, saved as PNGs in ``folder``."""
+        from engine.errors import FacetError
+        from engine.images import save_image
+        from engine.session import generate_exemplars
+
+        if self.cgan is None:
+            raise FacetError("generating exemplar faces needs a cGAN model (File > Load model...)")
+        out = Path(folder)
+        for name, image in generate_exemplars(self.cgan, per_attribute):
+            save_image(out / f"{name}.png", image)
+        self.exemplarsGenerated.emit(str(out))
+
     def _do_set_device(self, device: str) -> None:
         from engine.device import pick_device
 
@@ -229,7 +247,7 @@ class EngineWorker(_WorkerBase):
                                 "project": project, "resolution": s.resolution,
                                 "ops": [op.describe() for op in s.ops], "cursor": s.cursor})
         self._dirty = set(range(len(s.faces)))
-        self._render_photo = True
+        self._render_photo = self._final = True
 
     def _do_open_project(self, path: str) -> None:
         from app.project import read_project
@@ -273,7 +291,7 @@ class EngineWorker(_WorkerBase):
             self.preset = preset
         self._job(f"Inverting face {face + 1}", s.invert_face_job(face, self.preset, steps=self.steps), face)
         self._dirty.add(face)
-        self._render_photo = True
+        self._render_photo = self._final = True
 
     def _ensure_code(self, face: int) -> None:
         s = self._need_session()
@@ -285,7 +303,9 @@ class EngineWorker(_WorkerBase):
 
         if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
             self._ensure_code(op.face)
+        self._dragging = op.merge_key() is not None  # a slider drag: previews until the release
         self._changed(self._need_session().apply(op))
+        self._dragging = False
         self.applied.emit(token, True)
 
     def _do_apply_transfer(self, face: int, exemplar: str, attributes: tuple[str, ...], strength: float,
@@ -310,7 +330,7 @@ class EngineWorker(_WorkerBase):
     def _do_render(self, faces: list[int] | None = None) -> None:
         s = self._need_session()
         self._dirty |= set(range(len(s.faces)) if faces is None else faces)
-        self._render_photo = True
+        self._render_photo = self._final = True
 
     def _do_stroke(self, face: int, rgba, steps: int = 40) -> None:
         s = self._need_session()
@@ -350,7 +370,8 @@ class EngineWorker(_WorkerBase):
                     return stop.value
                 self.jobProgress.emit(step.step, step.total, step.message or title)
                 if step.preview is not None and face is not None and self.session is not None:
-                    self.photoRendered.emit(self.session.render_photo(overrides={face: step.preview}), False)
+                    preview = self.session.preview_photo(self.preview_side, overrides={face: step.preview})
+                    self.photoRendered.emit(preview, False)
         finally:
             self._cancel.clear()
             self.jobEnded.emit(title, outcome)
@@ -359,6 +380,7 @@ class EngineWorker(_WorkerBase):
     def _changed(self, change) -> None:
         self._dirty |= change.faces
         self._render_photo = self._render_photo or change.photo
+        self._final = self._final or (change.photo and not self._dragging)
         if change.stack:
             s = self.session
             self.stackChanged.emit({"ops": [op.describe() for op in s.ops], "cursor": s.cursor})
@@ -369,6 +391,7 @@ class EngineWorker(_WorkerBase):
             return
         dirty, self._dirty = sorted(self._dirty), set()
         render_photo, self._render_photo = self._render_photo, False
+        final, self._final = self._final, False
         try:
             for i in dirty:
                 if i < len(s.faces):
@@ -378,7 +401,8 @@ class EngineWorker(_WorkerBase):
                         "edited": bool(s.face_ops(i)),
                     })
             if render_photo:
-                self.photoRendered.emit(s.render_photo(), True)
+                photo = s.render_photo() if final else s.preview_photo(self.preview_side)
+                self.photoRendered.emit(photo, final)
         except Exception as exc:  # noqa: BLE001
             self._report("render", {}, exc)
 

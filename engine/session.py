@@ -35,7 +35,7 @@ from engine.ops import (
     pack_strokes,
 )
 from engine.progress import Job
-from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face
+from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face, scaled_slot
 
 #: Crop size while no model is loaded (the photo can be opened and its faces found; edits say what is missing).
 NO_MODEL_RESOLUTION = 128
@@ -85,6 +85,28 @@ def method_for_preset(preset: str, cgan: Bundle) -> str:
     raise FacetError(f"no inversion method of preset {preset!r} works with {cgan.name} (its networks: {sorted(cgan.networks)})")
 
 
+def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """Synthetic exemplar faces from the cGAN: for each attribute, faces with it on (+1) and off (-1).
+
+    The gallery's bundled samples are made this way (never CelebA photos). Returns (name, image) pairs,
+    e.g. ("Smiling+1_0", uint8 (R, R, 3)); the other attributes are random in {-1, +1}.
+    """
+    from engine import edit
+    from engine.invert import LatentCode
+
+    rng = np.random.default_rng(seed)
+    z_dim = int(cgan.network("generator").config.z_dim)
+    out = []
+    for k, name in enumerate(cgan.attributes):
+        for sign in (1, -1):
+            for j in range(per_attribute):
+                y = rng.choice([-1.0, 1.0], size=len(cgan.attributes)).astype(np.float32)
+                y[k] = sign
+                code = LatentCode(rng.standard_normal(z_dim).astype(np.float32), y)
+                out.append((f"{name}{sign:+d}_{j}", edit.render(cgan, code)))
+    return out
+
+
 class EditSession:
     """One photo being edited. ``faces`` are detected unless given; no face → one manual centre crop."""
 
@@ -106,11 +128,13 @@ class EditSession:
         self.exemplars: dict[str, np.ndarray] = {}
         self._exemplar_codes: dict[str, Any] = {}
         self._renders: dict[int, tuple[tuple, np.ndarray]] = {}
+        self._small: tuple | None = None  # (size, downscaled photo, scaled slots) for preview_photo
 
     # -- faces and codes --------------------------------------------------------------------------
     def add_manual_face(self, box: tuple[float, float, float, float]) -> tuple[int, Change]:
         """Edit a region the detector missed: the square around ``box`` becomes a face."""
         self.faces.append(manual_slot(self.photo, box, self.resolution))
+        self._small = None
         i = len(self.faces) - 1
         return i, Change(faces={i}, photo=True)
 
@@ -289,6 +313,28 @@ class EditSession:
             crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
             out = paste_face(out, crop, self._slot(i))
         return out.copy() if out is self.photo else out
+
+    def preview_photo(self, max_side: int = 1280, overrides: dict[int, np.ndarray] | None = None) -> np.ndarray:
+        """A quick render for feedback while dragging: pasted into a copy whose long side is <= ``max_side``.
+
+        A 12 MP photo costs about as much as a 1 MP one; release renders the full resolution.
+        """
+        h, w = self.photo.shape[:2]
+        if max(h, w) <= max_side:
+            return self.render_photo(overrides=overrides)
+        f = max_side / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        if self._small is None or self._small[0] != size:
+            self._small = (size, np.array(resize(self.photo, size)), {})
+        _, small, slots = self._small
+        overrides = overrides or {}
+        out = small
+        for i in sorted(set(self.edited_faces()) | set(overrides)):
+            if i not in slots:
+                slots[i] = scaled_slot(self._slot(i), w / size[0], h / size[1])
+            crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
+            out = paste_face(out, crop, slots[i])
+        return out.copy() if out is small else out
 
     # -- long constrained edits (their results become operations) -----------------------------------
     def strokes_from_photo(self, i: int, rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -120,6 +120,20 @@ def manual_slot(photo: np.ndarray, box: tuple[float, float, float, float] | None
     return _slot(_aligned(crop, m, box, face_from_box(box).landmarks, 0.0, True))
 
 
+def scaled_slot(slot: FaceSlot, sx: float, sy: float) -> FaceSlot:
+    """The slot for a resized copy of the photo (one copy pixel = ``sx`` x ``sy`` photo pixels)."""
+    # copy pixel centre c → photo pixel centre (c + 0.5) * s - 0.5
+    to_photo = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    m = slot.transform
+    matrix = np.hstack([m[:, :2] @ to_photo[:, :2], m[:, :2] @ to_photo[:, 2:3] + m[:, 2:3]])
+    x0, y0, x1, y1 = slot.box
+    box = ((x0 + 0.5) / sx - 0.5, (y0 + 0.5) / sy - 0.5, (x1 + 0.5) / sx - 0.5, (y1 + 0.5) / sy - 0.5)
+    landmarks = None if slot.landmarks is None else (slot.landmarks + 0.5) / np.array([sx, sy]) - 0.5
+    out = FaceSlot(box=box, crop=slot.crop, transform=matrix, landmarks=landmarks, score=slot.score, manual=slot.manual)
+    out.aligned = _rebuild_aligned(out)
+    return out
+
+
 def crop_to_photo(photo_layer: np.ndarray, slot: FaceSlot, resolution: int) -> np.ndarray:
     """Resample a photo-sized layer (e.g. RGBA strokes) into the slot's crop space."""
     from engine.face.align import warp

@@ -28,6 +28,7 @@ class Recorder:
         self.calls[self.kind] = (args, kwargs)
         if self.kind == "Analysis":
             datas = [("torch/include/ATen/ATen.h", "/x", "DATA"), ("torch/lib/libtorch_cpu.so", "/x", "BINARY"),
+                     ("torch/bin/test_jit", "/x", "BINARY"), ("torch/bin/torch_shm_manager", "/x", "BINARY"),
                      ("PySide6/Qt/translations/qtbase_de.qm", "/x", "DATA"),
                      ("PySide6/Qt/plugins/platforms/libqxcb.so", "/x", "BINARY")]
             return types.SimpleNamespace(datas=list(datas), binaries=list(datas), pure=[], scripts=[])
@@ -56,7 +57,11 @@ def test_spec_runs_and_every_path_it_names_exists(monkeypatch, platform):
     (scripts,), analysis = calls["Analysis"]
     paths = [Path(p) for p in scripts] + [Path(p) for p in analysis["pathex"]]
     paths += [Path(src) for src, _dest in analysis["datas"]]
-    paths.append(Path(calls["EXE"][1]["icon"]))
+    icon = calls["EXE"][1]["icon"]
+    if platform == "linux":
+        assert icon is None  # PyInstaller ignores executable icons on Linux; the .desktop file has one
+    else:
+        paths.append(Path(icon))
     if platform == "darwin":
         paths.append(Path(calls["BUNDLE"][1]["icon"]))
     else:
@@ -70,7 +75,8 @@ def test_spec_runs_and_every_path_it_names_exists(monkeypatch, platform):
 def test_spec_drops_build_only_files_and_keeps_what_runs(monkeypatch):
     ns = run_spec(monkeypatch, "linux")["namespace"]
     kept = [dest for dest, _src, _kind in ns["a"].datas]
-    assert kept == ["torch/lib/libtorch_cpu.so", "PySide6/Qt/plugins/platforms/libqxcb.so"]
+    # torch/bin/torch_shm_manager must stay: `import torch` raises without it.
+    assert kept == ["torch/lib/libtorch_cpu.so", "torch/bin/torch_shm_manager", "PySide6/Qt/plugins/platforms/libqxcb.so"]
     excludes = set(ns["EXCLUDES"])
     for needed in ("PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "torch", "numpy", "PIL", "safetensors"):
         assert needed not in excludes

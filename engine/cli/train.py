@@ -108,12 +108,16 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
     return opts, recipe_values
 
 
+def _check_sources(opts: dict[str, Any]) -> None:
+    from engine.errors import DatasetError
+
+    if len([k for k in ("synthetic", "pack", "images") if opts[k]]) != 1:
+        raise DatasetError("give exactly one data source: --synthetic N, --pack FILE or --images DIR... --labels FILE")
+
+
 def _dataset(opts: dict[str, Any], attributes: list[str] | None, resolution: int):
     from engine.errors import DatasetError
 
-    sources = [k for k in ("synthetic", "pack", "images") if opts[k]]
-    if len(sources) != 1:
-        raise DatasetError("give exactly one data source: --synthetic N, --pack FILE or --images DIR... --labels FILE")
     if opts["synthetic"]:
         from engine.data import SyntheticFaces
 
@@ -140,6 +144,7 @@ def _train(args: argparse.Namespace) -> int:
     from engine.train.recipes import create_recipe, recipe_config
 
     opts, values = _settings(args)
+    _check_sources(opts)
     base = load_bundle(opts["bundle"]) if opts["bundle"] else None
     attributes = opts["attributes"]
     if isinstance(attributes, str):

@@ -64,7 +64,7 @@ def stroke_edit_job(
     lambda2: float = 0.01,
     steps: int = 40,
     seed: int = 0,
-    lr: float = 0.05,
+    lr: float = 0.1,
     restarts: int = 1,
 ) -> Job[InversionResult]:
     """Move ``code`` so the rendering takes ``colors`` (R, R, 3 uint8) where ``mask`` is set, staying close and real."""
@@ -126,7 +126,7 @@ def upscale_job(
     low_res: np.ndarray,
     steps: int = 60,
     seed: int = 0,
-    lr: float = 0.03,
+    lr: float = 0.05,
     restarts: int = 2,
 ) -> Job[InversionResult]:
     """Super-resolution by inversion: a square low-res face (side R / factor) → G(z) at the bundle's R."""

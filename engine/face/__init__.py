@@ -8,6 +8,7 @@ from engine.face.align import (
     manual_alignment,
     umeyama,
 )
+from engine.face.dataset import PrepareResult, prepare_dataset, prepare_dataset_job
 from engine.face.detect import Detector, Face, detect_faces, get_detector, require_face
 from engine.face.paste import PasteConfig, paste_back, paste_region
 
@@ -16,6 +17,7 @@ __all__ = [
     "Detector",
     "Face",
     "PasteConfig",
+    "PrepareResult",
     "align_face",
     "align_to_celeba_canvas",
     "detect_faces",
@@ -24,6 +26,8 @@ __all__ = [
     "manual_alignment",
     "paste_back",
     "paste_region",
+    "prepare_dataset",
+    "prepare_dataset_job",
     "require_face",
     "umeyama",
 ]

@@ -9,7 +9,7 @@ their original bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -84,8 +84,10 @@ def paste_back(photo: np.ndarray, edited_crop: np.ndarray, aligned: AlignedFace,
     """The photo (same size, uint8) with ``edited_crop`` blended in where ``aligned`` came from."""
     cfg = config or PasteConfig()
     if feather is not None:
-        cfg = PasteConfig(cfg.center, cfg.radii, float(feather), cfg.color_match, cfg.max_gain)
+        cfg = replace(cfg, feather=float(feather))
     photo = np.asarray(photo)
+    if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
+        raise ValueError(f"paste_back expects an RGB uint8 photo (H, W, 3), got {photo.dtype} {photo.shape}")
     edited = np.asarray(edited_crop)
     if edited.dtype != np.uint8 or edited.ndim != 3 or edited.shape[2] != 3 or edited.shape[0] != edited.shape[1]:
         raise ValueError(f"paste_back expects a square RGB uint8 crop, got {edited.dtype} {edited.shape}")

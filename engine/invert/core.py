@@ -63,7 +63,7 @@ def image_to_tensor(image: np.ndarray, resolution: int, device: torch.device | s
         raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {arr.dtype} {arr.shape}")
     if arr.shape[:2] != (resolution, resolution):
         arr = center_square(arr, resolution)
-    t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=torch.float32)
+    t = torch.from_numpy(np.array(arr, dtype=np.float32)).to(device)
     return (t.permute(2, 0, 1)[None] / 127.5 - 1.0).contiguous()
 
 
@@ -126,12 +126,21 @@ class OptimOutcome:
     steps: int
 
 
+#: |z| entries beyond this are not a diverging-but-finite code any more (prior samples stay within ~5).
+Z_LIMIT = 1e4
+
+
 def _check_finite(step: int, loss: torch.Tensor, z: torch.Tensor, lr: float, what: str) -> None:
     if not torch.isfinite(loss).all() or not torch.isfinite(z).all():
         bad = "loss" if not torch.isfinite(loss).all() else "latent code"
         raise NumericalError(
             f"{what}: the {bad} became NaN/Inf at step {step} (learning rate {lr:g}); "
             "the settings are unusable — lower the learning rate or the loss weights"
+        )
+    if float(z.detach().abs().max()) > Z_LIMIT:
+        raise NumericalError(
+            f"{what}: the latent code diverged at step {step} (|z| up to {float(z.detach().abs().max()):.3g}, "
+            f"learning rate {lr:g}); lower the learning rate"
         )
 
 
@@ -145,6 +154,8 @@ def optimize_latent_job(
 ) -> Job[OptimOutcome]:
     """Adam on z (and optionally y) for a batch of starting points; returns the best one."""
     G = bundle.network("generator")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        raise NumericalError(f"{what}: the learning rate must be a finite positive number, not {config.lr!r}")
     z = z0.detach().clone().requires_grad_(True)
     params = [z]
     if config.optimize_y:
@@ -174,7 +185,10 @@ def optimize_latent_job(
         if config.lr_decay and steps > 1:
             for group in opt.param_groups:
                 group["lr"] = config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * i / steps)))
-        opt.step()
+        try:
+            opt.step()
+        except RuntimeError as exc:  # an lr beyond float32 range overflows inside Adam
+            raise NumericalError(f"{what}: the update overflowed at step {i} (learning rate {config.lr:g}): {exc}") from None
         best = float(best_loss.min())
         losses.append(best)
         preview = None

@@ -151,6 +151,13 @@ class Trainer:
             sampler.set_epoch(epoch)
             order = list(sampler)
             batches = [order[i * cfg.batch_size : (i + 1) * cfg.batch_size] for i in range(offset, per_epoch)]
+            if cfg.num_workers == 0 and callable(getattr(self.dataset, "batch", None)):
+                for idx in batches:  # in-memory packs slice whole batches at once: no per-item collate
+                    x, y = self.dataset.batch(idx)
+                    x = x.contiguous()
+                    yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                epoch, offset = epoch + 1, 0
+                continue
             loader = DataLoader(
                 self.dataset,
                 batch_sampler=batches,
@@ -225,6 +232,10 @@ class Trainer:
         seed_everything(cfg.seed + self.rank)
         recipe.to(device, resolve_precision(device, cfg.precision))
         start = 0
+        if not cfg.resume and latest_checkpoint(cfg.out_dir / "checkpoints") is not None:
+            raise FacetError(
+                f"{cfg.out_dir} already holds checkpoints of an earlier run; resume it (--resume) or use a new output folder"
+            )
         if cfg.resume:
             latest = latest_checkpoint(cfg.out_dir / "checkpoints")
             if latest is not None:

@@ -17,12 +17,10 @@ os.environ["FACET_MODELS_DIR"] = str(_HOME / "no-default-models")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from tests.engine.test_session import make_cgan_bundle, make_elegant_bundle  # noqa: E402
 
-QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(_HOME / "settings"))
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 
 

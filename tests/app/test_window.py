@@ -225,3 +225,39 @@ def test_crash_handler_saves_a_report(tmp_path, monkeypatch):
         hook(type(exc), exc, exc.__traceback__)
     reports = list(tmp_path.glob("crash-*.txt"))
     assert len(reports) == 1 and "boom in a slot" in reports[0].read_text()
+
+
+def test_a_drawn_box_adds_a_face_that_can_be_edited(make_window, qtbot, photo_file):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    n = len(window.faces)
+    h, w = window.worker.session.photo.shape[:2]
+    with qtbot.waitSignal(window.events.sessionReady, timeout=20000):
+        window.canvas.boxDrawn.emit((w * 0.6, h * 0.6, w * 0.9, h * 0.9))
+    assert len(window.faces) == n + 1 and window.faces[-1]["manual"]
+    assert len(window.canvas.boxes) == n + 1
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
+                          check_params_cb=lambda s: s["face"] == n and s["attributes"] is not None):
+        window.select_face(n)  # not inverted yet: selecting it inverts it
+    assert window.canvas.selected == n and f"Face {n + 1} of {n + 1}" in window.attributes.face_label.text()
+    with qtbot.waitSignal(window.events.applied, timeout=20000):
+        window.attributes.sliders["Male"].setValue(-100)
+    assert window.worker.session.ops[-1] == SetAttribute(n, "Male", -1.0, 0)
+
+
+def test_load_model_shows_its_manifest_and_generates_exemplars(make_window, qtbot, model_paths, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window(models=False)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: model_paths["cgan"]))
+    with qtbot.waitSignal(window.events.modelLoaded, timeout=20000):
+        window.load_model_dialog()
+    dialog = window._manifest_dialogs[-1]
+    assert dialog.isVisible() and "tiny-cgan" in dialog.windowTitle()
+    html = dialog.findChild(type(dialog.layout().itemAt(0).widget())).toHtml()
+    assert "Blond hair" in html and "random weights" in html
+    assert window.models["cgan"]["name"] == "tiny-cgan" and window.models["elegant"] is None
+    before = window.exemplars.list.count()
+    with qtbot.waitSignal(window.events.exemplarsGenerated, timeout=20000):
+        window.generate_exemplars()
+    assert window.exemplars.list.count() == before + 2 * 2 * 4

@@ -260,3 +260,32 @@ def test_to_dict_from_dict_restores_the_exact_state(session, bundles):
 def test_plain_names():
     assert plain_name("Blond_Hair") == "Blond hair"
     assert plain_name("Wearing_Lipstick") == "Wearing lipstick"
+
+
+def test_preview_photo_is_a_downscaled_render(bundles):
+    rng = np.random.default_rng(3)
+    photo = np.kron(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), np.ones((10, 10, 1), np.uint8))  # 300 x 400
+    s = EditSession(photo, bundles[0], detect=False)
+    i, _ = s.add_manual_face((150, 80, 250, 200))
+    drive(s.invert_face_job(i, "fast"))
+    s.apply(SetAttribute(i, "Smiling", 1.0))
+    full = s.render_photo().astype(np.float32)
+    small = s.preview_photo(max_side=200)
+    assert small.shape == (150, 200, 3)
+    # the preview matches the full render, downscaled (same face, same place)
+    from engine.images import resize as resize_image
+
+    reference = resize_image(full.clip(0, 255).astype(np.uint8), (200, 150)).astype(np.float32)
+    x0, y0, x1, y1 = paste_bounds(s.faces[i], photo.shape, 32)
+    face = (slice(y0 // 2 + 3, y1 // 2 - 3), slice(x0 // 2 + 3, x1 // 2 - 3))
+    assert np.abs(small[face] - reference[face]).mean() < 12
+    np.testing.assert_array_equal(s.preview_photo(max_side=400), s.render_photo())  # small photos: the real one
+
+
+def test_generate_exemplars_labels_each_face_by_attribute(bundles):
+    from engine.session import generate_exemplars
+
+    faces = generate_exemplars(bundles[0], per_attribute=1, seed=2)
+    assert [n for n, _ in faces][:2] == ["Black_Hair+1_0", "Black_Hair-1_0"]
+    assert len(faces) == 2 * len(ATTRS) and all(img.shape == (32, 32, 3) and img.dtype == np.uint8 for _, img in faces)
+    assert not np.array_equal(faces[0][1], faces[1][1])

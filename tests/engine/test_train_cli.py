@@ -50,3 +50,36 @@ def test_refusals(tmp_path, capsys):
     assert "exactly one data source" in capsys.readouterr().err
     assert main(["train", "cgan", "--synthetic", "8", *TINY, "--batch-size", "16", "--out", str(tmp_path)]) == 2
     assert "fewer than one batch" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_with_a_checkpoint_then_resume(tmp_path, monkeypatch, capsys):
+    """The first Ctrl+C (a real SIGINT) finishes the step, checkpoints and exits 130; --resume finishes the run."""
+    import os
+    import signal
+
+    import engine.progress
+
+    real = engine.progress.tqdm_progress
+
+    def interrupting(desc, disable=False):
+        update, close = real(desc, disable=True)
+
+        def progress(step):
+            update(step)
+            if step.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return progress, close
+
+    monkeypatch.setattr(engine.progress, "tqdm_progress", interrupting)
+    out = tmp_path / "run"
+    argv = ["train", "cgan", "--synthetic", "32", *TINY, "--steps", "4", "--batch-size", "16", "--log-every", "1", "--out", str(out), "--quiet"]
+    assert main(argv) == 130
+    assert "cancelled" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.json")) == ["step_000002.json"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert main(argv) == 2  # a plain re-run refuses to mix with the earlier checkpoints
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(engine.progress, "tqdm_progress", real)
+    assert main([*argv, "--resume"]) == 0
+    assert [json.loads(r)["step"] for r in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]

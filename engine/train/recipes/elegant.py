@@ -144,9 +144,9 @@ class ElegantRecipe(Recipe):
             return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
         return -logits.mean()
 
-    def _disc_loss(self, x: torch.Tensor, y: torch.Tensor, real: bool, for_disc: bool) -> torch.Tensor:
-        full, half_ = self.nets["disc_full"], self.nets["disc_half"]
-        return self._adv(full(x, y), real, for_disc) + self._adv(half_(half(x), y), real, for_disc)
+    def _disc_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch logits of both discriminators; one call each per backward (DDP marks parameters once)."""
+        return self.nets["disc_full"](x, y), self.nets["disc_half"](half(x), y)
 
     def forward_pairs(
         self, a: torch.Tensor, b: torch.Tensor, i: int
@@ -175,20 +175,27 @@ class ElegantRecipe(Recipe):
         a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         yc, yd = ya.clone(), yb.clone()
         yc[:, i], yd[:, i] = -1.0, 1.0
+        k = len(pos)
         with self.autocast():
             a2, b2, c, d = self.forward_pairs(a, b, i)
-            d_real = self._disc_loss(torch.cat([a, b]), torch.cat([ya, yb]), True, True).float()
-            d_fake = self._disc_loss(torch.cat([c, d]).detach(), torch.cat([yc, yd]), False, True).float()
-            if self.config.mismatch_weight:
-                mismatch = self._disc_loss(torch.cat([a, b]), torch.cat([yc, yd]), False, True).float()
-                d_fake = d_fake + self.config.mismatch_weight * mismatch
+            # real (A, B) | fake (C, D) | real with label i flipped (matching-aware D), in one call per D
+            mism = self.config.mismatch_weight > 0
+            xs = [a, b, c.detach(), d.detach()] + ([a, b] if mism else [])
+            ys = [ya, yb, yc, yd] + ([yc, yd] if mism else [])
+            d_real = d_fake = torch.zeros((), device=x.device)
+            for logits in self._disc_logits(torch.cat(xs), torch.cat(ys)):
+                parts = logits.float().split(2 * k)
+                d_real = d_real + self._adv(parts[0], True, True)
+                d_fake = d_fake + self._adv(parts[1], False, True)
+                if mism:
+                    d_fake = d_fake + self.config.mismatch_weight * self._adv(parts[2], False, True)
         self.step("disc", d_real + d_fake)
         with self.autocast():
-            adv = self._disc_loss(torch.cat([c, d]), torch.cat([yc, yd]), True, False).float()
+            adv = sum(self._adv(lg.float(), True, False) for lg in self._disc_logits(torch.cat([c, d]), torch.cat([yc, yd])))
             rec = F.l1_loss(a2.float(), a) + F.l1_loss(b2.float(), b)
         self.step("gen", self.config.rec_weight * rec + self.config.adv_weight * adv)
         return {"rec": rec.item(), "adv_g": adv.item(), "d_real": d_real.item(), "d_fake": d_fake.item(),
-                "pairs": float(len(pos))}
+                "pairs": float(k)}
 
     # -- pictures and export -------------------------------------------------------------------------
     @torch.no_grad()

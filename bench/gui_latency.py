@@ -1,0 +1,179 @@
+"""GUI latency: start-up to an interactive window, and slider-to-pixels at 128 px (95th percentile).
+
+- Start-up: wall time from launching ``python`` to the first event-loop turn after the main window is
+  shown (offscreen platform, no models), median of a few runs. Target <= 3 s.
+- Slider-to-pixels: the real window, worker thread and canvas; a slider value is set and the clock stops
+  when the canvas holds the re-rendered, pasted-back photo. Target p95 <= 50 ms at 128 px. Uses a
+  randomly initialised 128-px cGAN of the default width when no trained one is given (``--cgan``);
+  the pixels are meaningless but the cost is the same as a trained one's.
+
+``python bench/gui_latency.py [--cgan BUNDLE] [--moves 60] [--no-write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+STARTUP_DRIVER = """
+import sys
+from PySide6.QtCore import QTimer
+from app.main import create_app, parse_args, start_window
+app = create_app([sys.argv[0]])
+window = start_window(parse_args(["--no-models"]))
+window.confirm_close = False
+def ready():
+    print("interactive", flush=True)
+    window.close()
+    app.quit()
+QTimer.singleShot(0, ready)
+sys.exit(app.exec())
+"""
+
+
+def startup_seconds(runs: int, home: Path) -> list[float]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FACET_STUDIO_HOME=str(home), FACET_MODELS_DIR=str(home / "none"))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", STARTUP_DRIVER], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        times.append(time.perf_counter() - t0)
+        proc.wait(60)
+        if "interactive" not in line:
+            raise RuntimeError("the app did not start")
+    return times
+
+
+def random_cgan(path: Path) -> Path:
+    """A randomly initialised 128-px cGAN with the default architecture (plus encoders)."""
+    import torch
+
+    from engine.bundle import make_manifest, save_bundle
+    from engine.models.cgan import ConvEncoder, Generator
+
+    torch.manual_seed(0)
+    attrs = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Smiling"]
+    nets = {
+        "generator": Generator(Generator.Config(resolution=128, n_attrs=len(attrs))),
+        "encoder_z": ConvEncoder(ConvEncoder.Config(resolution=128, out_dim=100)),
+        "encoder_y": ConvEncoder(ConvEncoder.Config(resolution=128, out_dim=len(attrs))),
+    }
+    for net in nets.values():
+        net.eval()
+    return save_bundle(path, nets, make_manifest("cgan", 128, attrs, nets, name="random-128"))
+
+
+latencies_release: list[float] = []
+
+
+def slider_latency(cgan: str, photo: str, moves: int) -> list[float]:
+    """Milliseconds from slider.setValue to the new photo being on the canvas, per move."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app.main import create_app
+    from app.window import MainWindow
+
+    app = create_app([sys.argv[0]])
+    window = MainWindow()
+    window.confirm_close = False
+    window.attributes.set_preset("fast")
+    window.worker.submit("set_preset", preset="fast")
+    window.show()
+
+    def wait(condition, timeout=60.0):
+        loop = QEventLoop()
+        end = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() > end:
+                raise TimeoutError("the window did not respond")
+            QTimer.singleShot(1, loop.quit)
+            loop.exec()
+
+    window.worker.submit("load_models", cgan=cgan)
+    wait(lambda: window.models.get("cgan") is not None)
+    window.open_path(photo)
+    wait(lambda: window.face_states.get(0, {}).get("attributes") is not None)
+    wait(lambda: window.worker.pending() == 0)
+    rendered = []
+    window.events.photoRendered.connect(lambda *_: rendered.append(time.perf_counter()))
+    slider = window.attributes.sliders["Smiling"]
+    latencies = []
+    slider.setSliderDown(True)  # a drag: previews (downscaled photo), one undo step
+    for k in range(moves):
+        n = len(rendered)
+        t0 = time.perf_counter()
+        slider.setValue(-90 + (k * 37) % 180)
+        wait(lambda n=n: len(rendered) > n and window.worker.pending() == 0)
+        app.processEvents()  # the canvas repaints with the new pixmap
+        latencies.append((time.perf_counter() - t0) * 1000)
+    slider.setSliderDown(False)
+    t0 = time.perf_counter()
+    n = len(rendered)
+    wait(lambda: len(rendered) > n and window.worker.pending() == 0)
+    release_ms = (time.perf_counter() - t0) * 1000
+    latencies_release.append(release_ms)
+    window.close()
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cgan", help="a trained 128-px cgan bundle (default: randomly initialised)")
+    parser.add_argument("--moves", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only, do not update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = Path(tempfile.mkdtemp(prefix="facet-bench-"))
+    os.environ["FACET_STUDIO_HOME"] = str(home)
+    os.environ["FACET_MODELS_DIR"] = str(home / "none")
+
+    starts = startup_seconds(args.runs, home)
+    cgan = args.cgan or str(random_cgan(home / "random-cgan"))
+    from engine.images import load_image, resize, save_image
+
+    small = str(SAMPLE)
+    big = load_image(SAMPLE)
+    big_path = str(save_image(home / "photo-12mp.png", resize(big, (4000, 3000))))
+    rows = []
+    for label, photo in ((f"sample photo {big.shape[1]}x{big.shape[0]}", small), ("12 MP photo 4000x3000", big_path)):
+        lat = slider_latency(cgan, photo, args.moves)
+        rows.append([label, f"{statistics.median(lat):.1f}", f"{percentile(lat, 95):.1f}", f"{max(lat):.1f}",
+                     f"{latencies_release[-1]:.0f}"])
+        print(f"slider-to-pixels, {label}: median {rows[-1][1]} ms, p95 {rows[-1][2]} ms", flush=True)
+    start_med = statistics.median(starts)
+    print(f"start-up to interactive window: median {start_med:.2f} s ({', '.join(f'{s:.2f}' for s in starts)})")
+
+    from bench.report import markdown_table, write_section
+
+    model = f"trained bundle {args.cgan}" if args.cgan else "a **randomly initialised** 128-px cGAN (default width; no trained one exists yet)"
+    body = (
+        f"Start-up (launch → first event-loop turn with the main window shown, offscreen, no models): "
+        f"median **{start_med:.2f} s** over {len(starts)} runs (target ≤ 3 s).\n\n"
+        f"Slider → pixels on the canvas ({args.moves} moves, `fast` preset, 1 face, worker thread + paste-back + "
+        f"QPixmap update), with {model}:\n\n"
+        + markdown_table(["photo", "median ms", "p95 ms", "max ms", "release → full-res ms"], rows)
+        + "\n\nTarget: p95 ≤ 50 ms at 128 px."
+    )
+    if not args.no_write:
+        print(f"wrote {write_section('gui_latency', 'GUI latency', body)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

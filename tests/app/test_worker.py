@@ -1,0 +1,79 @@
+"""The worker's failure handling and the project file format, without a window."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from app.project import ProjectError, read_project, write_project
+from app.worker import EngineWorker
+
+
+def test_out_of_memory_falls_back_to_the_cpu_and_retries(qtbot):
+    import torch
+
+    worker = EngineWorker()
+    worker.device = "cuda:0"  # pretend the models were on a GPU
+    calls = []
+
+    def flaky(**_):
+        calls.append(worker.device)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    worker._do_flaky = flaky
+    with qtbot.waitSignal(worker.notice) as notice:
+        worker._run("flaky", {})
+    assert calls == ["cuda:0", "cpu"] and worker.device == "cpu"
+    assert "CPU" in notice.args[0]
+
+
+def test_errors_become_messages_not_crashes(qtbot):
+    worker = EngineWorker()
+    with qtbot.waitSignal(worker.failed) as failed:
+        worker._run("open_photo", {"path": "/nonexistent/photo.jpg"})
+    assert failed.args[0] == "Cannot open the photo" and "no such file" in failed.args[1]
+
+    def bug(**_):
+        raise ZeroDivisionError("division by zero")
+
+    worker._do_bug = bug
+    with qtbot.waitSignal(worker.failed) as failed:
+        worker._run("bug", {})
+    assert "Unexpected error (ZeroDivisionError)" in failed.args[1]
+    with qtbot.waitSignal(worker.applied) as applied:
+        worker._run("apply", {"op": None, "token": 7})  # no session: the edit is reported as not applied
+    assert applied.args == [7, False]
+
+
+def test_project_files_round_trip_and_refuse_damage(tmp_path):
+    photo = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    session = {"format": "facet-session", "photo": photo, "faces": [{"crop": np.ones((4, 4, 3), np.uint8),
+               "transform": np.eye(2, 3), "code": {"z": [0.5], "y": [-1.0]}}], "ops": [], "cursor": 0}
+    path = write_project(tmp_path / "p.facet", session, {"photo_path": "x.jpg"})
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic: the temp file is gone
+    data, extra = read_project(path)
+    np.testing.assert_array_equal(data["photo"], photo)
+    np.testing.assert_array_equal(data["faces"][0]["transform"], np.eye(2, 3))
+    assert data["faces"][0]["code"] == {"z": [0.5], "y": [-1.0]} and extra == {"photo_path": "x.jpg"}
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["arrays.npz", "photo.png", "session.json"]
+
+    (tmp_path / "bad.facet").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ProjectError, match="bad.facet"):
+        read_project(tmp_path / "bad.facet")
+    with zipfile.ZipFile(tmp_path / "other.facet", "w") as zf:
+        zf.writestr("session.json", '{"format": "something-else"}')
+    with pytest.raises(ProjectError):
+        read_project(tmp_path / "other.facet")
+
+
+def test_preferences_persist():
+    from app.preferences import Preferences
+
+    Preferences(device="cpu", autosave_seconds=15, jpeg_quality=70).save()
+    loaded = Preferences.load()
+    assert (loaded.device, loaded.autosave_seconds, loaded.jpeg_quality) == ("cpu", 15, 70)
+    Preferences().save()
