@@ -152,6 +152,14 @@ class Canvas(QGraphicsView):
             self.fitInView(self.before, Qt.AspectRatioMode.KeepAspectRatio)
             self.zoomChanged.emit(self.zoom())
 
+    def preview_side(self) -> int:
+        """The photo long side worth rendering for the current view (a drag preview needs no more)."""
+        pix = self.before.pixmap()
+        if pix.isNull():
+            return 1280
+        shown = max(pix.width(), pix.height()) * min(1.0, self.zoom()) * self.devicePixelRatioF()
+        return max(480, int(shown + 0.5))
+
     def actual_size(self) -> None:
         self.resetTransform()
         self.zoomChanged.emit(1.0)

@@ -159,15 +159,14 @@ class DocumentsMixin:
             self.worker.submit("load_model", path=folder)
 
     def load_startup_models(self) -> None:
-        """The models of the last session (if still there), else the defaults in resources/models."""
-        from app.worker import default_models
+        """The models of the last session (if still there), else the defaults in resources/models.
 
-        paths = default_models()
-        for family in ("cgan", "elegant"):
-            saved = self.settings.value(f"models/{family}")
-            if saved and Path(str(saved)).exists():
-                paths[family] = str(saved)
-        self.worker.submit("load_models", device=self.prefs.device, **paths)
+        Found and loaded by the worker: reading manifests imports the engine (and torch), which must not
+        delay the window.
+        """
+        saved = {family: str(self.settings.value(f"models/{family}") or "") for family in ("cgan", "elegant")}
+        self.worker.submit("load_startup_models", saved=saved, device=self.prefs.device)
+        self.statusBar().showMessage("Loading models…")
 
     def remember_models(self, info: dict) -> None:
         for family in ("cgan", "elegant"):

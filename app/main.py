@@ -42,6 +42,17 @@ def setup_logging(folder: Path, level: int = logging.INFO) -> Path:
     return path
 
 
+def route_qt_messages() -> None:
+    """Qt's own warnings go to the log file too (they explain many display problems)."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    qt_log = logging.getLogger("qt")
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+    qInstallMessageHandler(lambda mode, _context, message: qt_log.log(levels.get(mode, logging.WARNING), message))
+
+
 def write_crash_report(folder: Path, exc_type, exc, tb) -> Path:
     """Save what a bug report needs (traceback, versions) and return the file's path."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -92,6 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("path", nargs="?", help="a photo or a .facet project to open")
     parser.add_argument("--self-test", action="store_true", help="check this installation without a window")
     parser.add_argument("--no-models", action="store_true", help="start without loading the default models")
+    parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)  # smoke tests: close itself
     return parser.parse_args(argv)
 
 
@@ -114,7 +126,9 @@ def start_window(args: argparse.Namespace):
     window = MainWindow()
     window.show()
     if not args.no_models:
-        window.load_startup_models()
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, window.load_startup_models)  # after the first paint
     recovering = window.check_recovery()
     if args.path and not recovering:
         window.open_path(args.path)
@@ -133,10 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     folder = log_dir()
     setup_logging(folder)
     install_crash_handler(folder)
+    route_qt_messages()
     log.info("Facet Studio %s starting", version())
     app = create_app([sys.argv[0], *argv])
     window = start_window(args)
+    if args.quit_after is not None:
+        from PySide6.QtCore import QTimer
+
+        window.confirm_close = False
+        QTimer.singleShot(args.quit_after, window.close)
     code = app.exec()
+    log.info("Facet Studio exited with code %s", code)
     del window
     return int(code)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import weakref
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,29 @@ def _fill(obj: Any, arrays: Any) -> Any:
     return obj
 
 
+_last_png: tuple[weakref.ref, bytes] | None = None
+
+
+def _png(photo: np.ndarray) -> bytes:
+    """The photo as PNG; the last one is remembered, so autosaving a 12 MP photo does not re-encode it."""
+    global _last_png
+    if _last_png is not None and _last_png[0]() is photo:
+        return _last_png[1]
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(photo, np.uint8), "RGB").save(buf, format="PNG", compress_level=3)
+    if isinstance(photo, np.ndarray):
+        _last_png = (weakref.ref(photo), buf.getvalue())
+    return buf.getvalue()
+
+
 def write_project(path: str | os.PathLike, session: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
     """Save a session dict (from ``EditSession.to_dict()``) atomically as a ``.facet`` zip."""
     path = Path(path)
     data = dict(session)
-    photo = np.asarray(data.pop("photo"), np.uint8)
+    photo_png = _png(data.pop("photo"))
     arrays: dict[str, np.ndarray] = {}
     doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "session": _strip(data, arrays, ""),
            "extra": extra or {}}
-    png = io.BytesIO()
-    Image.fromarray(photo, "RGB").save(png, format="PNG", compress_level=3)
     npz = io.BytesIO()
     np.savez_compressed(npz, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +88,7 @@ def write_project(path: str | os.PathLike, session: dict[str, Any], extra: dict[
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("session.json", json.dumps(doc, indent=1))
-            zf.writestr("photo.png", png.getvalue(), compress_type=zipfile.ZIP_STORED)
+            zf.writestr("photo.png", photo_png, compress_type=zipfile.ZIP_STORED)
             zf.writestr("arrays.npz", npz.getvalue(), compress_type=zipfile.ZIP_STORED)
         os.replace(tmp, path)
     finally:

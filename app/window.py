@@ -11,10 +11,9 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
-    QColorDialog,
     QDockWidget,
     QHBoxLayout,
     QLabel,
@@ -22,23 +21,22 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QSpinBox,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from app import dialogs
+from app.actions import ActionsMixin
 from app.attributes import AttributePanel
 from app.canvas import Canvas
 from app.commands import EditCommand, drop_failed, restore
 from app.documents import DocumentsMixin
 from app.exemplars import ExemplarPanel
 from app.paths import APP_NAME, exemplars_dir
-from app.preferences import Preferences, PreferencesDialog, list_value, settings
+from app.preferences import Preferences, list_value, settings
 from app.strip import FaceStrip
 from app.worker import WorkerHost
-from engine.ops import ResetAttributes, SetAttribute, plain_name
+from engine.ops import Dial, ResetAttributes, SetAttribute, plain_name
 
 log = logging.getLogger(__name__)
 FIRST_RUN = (
@@ -48,7 +46,7 @@ FIRST_RUN = (
 )
 
 
-class MainWindow(DocumentsMixin, QMainWindow):
+class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
     def __init__(self, host: WorkerHost | None = None, prefs: Preferences | None = None) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
@@ -63,6 +61,7 @@ class MainWindow(DocumentsMixin, QMainWindow):
         self.face_states: dict[int, dict] = {}
         self.current_face = 0
         self.has_session = False
+        self.dial_mode = False
         self.auto_invert = True
         self.confirm_close = True
         self._manifest_dialogs: list[QWidget] = []
@@ -82,6 +81,7 @@ class MainWindow(DocumentsMixin, QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.RichText)
         self.banner.setStyleSheet("background: #fff4c2; color: #333; padding: 8px;")
+        self.banner.hide()  # shown once the worker reports that no model could be loaded
         layout.addWidget(self.banner)
         self.canvas = Canvas()
         layout.addWidget(self.canvas, 1)
@@ -139,91 +139,6 @@ class MainWindow(DocumentsMixin, QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        K = QKeySequence.StandardKey
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "&Open…", self.open_dialog, K.Open)
-        self.recent_menu = file.addMenu("Open &Recent")
-        self._action(file, "Open &Project…", self.open_project_dialog, "Ctrl+Shift+O")
-        file.addSeparator()
-        self.save_action = self._action(file, "&Save Project", self.save_project, K.Save)
-        self._action(file, "Save Project &As…", self.save_project_as, K.SaveAs)
-        self.export_action = self._action(file, "&Export Edited Photo…", self.export_dialog, "Ctrl+E")
-        file.addSeparator()
-        self._action(file, "Load &Model…", self.load_model_dialog, "Ctrl+M")
-        self._action(file, "P&references…", self.preferences_dialog, K.Preferences)
-        file.addSeparator()
-        self._action(file, "&Quit", self.close, K.Quit)
-
-        edit = bar.addMenu("&Edit")
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(K.Undo)
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence(K.Redo), QKeySequence("Ctrl+Y")])
-        edit.addAction(self.undo_action)
-        edit.addAction(self.redo_action)
-        edit.addSeparator()
-        self._action(edit, "Reset &All Attributes", lambda: self.on_reset(None), "Ctrl+R")
-
-        view = bar.addMenu("&View")
-        self._action(view, "Zoom &In", lambda: self.canvas.zoom_by(1.25), K.ZoomIn)
-        self._action(view, "Zoom &Out", lambda: self.canvas.zoom_by(0.8), K.ZoomOut)
-        self._action(view, "&Fit to Window", self.canvas.fit, "Ctrl+0")
-        self._action(view, "&Actual Size", self.canvas.actual_size, "Ctrl+1")
-        self.original_action = self._action(view, "Show &Original", self.original_toggle.setChecked, "\\", True)
-        self.original_toggle.toggled.connect(self.original_action.setChecked)
-        boxes = self._action(view, "Show Face &Boxes", self.canvas.set_boxes_visible, None, True)
-        boxes.setChecked(True)
-        view.addSeparator()
-        for dock in (self.attr_dock, self.exemplar_dock, self.strip_dock):
-            view.addAction(dock.toggleViewAction())
-
-        tools = bar.addMenu("&Tools")
-        group = QActionGroup(self)
-        self.tool_actions = {}
-        for mode, text, key in (("pan", "&Pan / Select", "H"), ("brush", "Colour &Brush", "B"),
-                                ("mask", "Completion &Mask", "M"), ("box", "Add &Face Box", "F")):
-            a = self._action(tools, text, lambda _c=False, m=mode: self.set_tool(m), key, True)
-            group.addAction(a)
-            self.tool_actions[mode] = a
-        self.tool_actions["pan"].setChecked(True)
-        tools.addSeparator()
-        self._action(tools, "Brush &Colour…", self.choose_brush_color)
-        tools.addSeparator()
-        self._action(tools, "&Generate Exemplar Faces", self.generate_exemplars)
-        self.apply_brush_action = self._action(tools, "&Apply Brush", self.apply_brush, "Return")
-        self._action(tools, "&Clear Brush", self.canvas.clear_strokes, "Escape")
-
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About Facet Studio", self.about)
-
-        toolbar = QToolBar("Tools")
-        toolbar.setObjectName("toolbar:tools")
-        for a in self.tool_actions.values():
-            toolbar.addAction(a)
-        toolbar.addAction(self.apply_brush_action)
-        toolbar.addWidget(QLabel(" Size "))
-        self.brush_size = QSpinBox()
-        self.brush_size.setRange(1, 200)
-        self.brush_size.setValue(12)
-        self.brush_size.valueChanged.connect(lambda v: self.canvas.set_brush(size=v))
-        toolbar.addWidget(self.brush_size)
-        toolbar.addSeparator()
-        toolbar.addAction(self.undo_action)
-        toolbar.addAction(self.redo_action)
-        self.addToolBar(toolbar)
-        self.undo_stack.cleanChanged.connect(self._clean_changed)
-
     def _connect_worker(self) -> None:
         w = self.events
         w.modelsChanged.connect(self.on_models)
@@ -254,13 +169,19 @@ class MainWindow(DocumentsMixin, QMainWindow):
     # -- worker → window ----------------------------------------------------------------------------
     def on_models(self, info: dict) -> None:
         self.models = info
+        self.statusBar().clearMessage()
         cgan, elegant = info.get("cgan"), info.get("elegant")
         self.banner.setVisible(cgan is None and elegant is None)
-        self.attributes.set_attributes(cgan["attributes"] if cgan else [])
+        # sliders drive the cGAN's attributes; with only an ELEGANT model they dial its prototypes
+        self.dial_mode = cgan is None and elegant is not None
+        self.attributes.set_attributes(cgan["attributes"] if cgan else elegant["attributes"] if elegant else [])
         self.attributes.set_presets_available(cgan["presets"] if cgan else {})
+        self.attributes.preset.setEnabled(cgan is not None)
         names = [f"{m['name']} ({m['family']}, {m['resolution']} px)" for m in (cgan, elegant) if m]
-        self.attributes.set_info("Model: " + ", ".join(names) + f" on {info.get('device')}" if names
-                                 else "No cGAN model: attribute sliders need one (File &gt; Load model…).")
+        text = "Model: " + ", ".join(names) + f" on {info.get('device')}" if names else "No model loaded."
+        if self.dial_mode:
+            text += "<br>No cGAN model: the sliders dial ELEGANT prototypes."
+        self.attributes.set_info(text)
         self.exemplars.set_attributes(elegant["attributes"] if elegant else [])
 
     def show_manifest(self, manifest: dict) -> None:
@@ -342,7 +263,16 @@ class MainWindow(DocumentsMixin, QMainWindow):
     def on_slider(self, name: str, value: float, gesture: int) -> None:
         if not self.has_session:
             return
-        op = SetAttribute(self.current_face, name, value, gesture)
+        state = self.face_states.get(self.current_face) or {}
+        if not self.dial_mode and state.get("attributes") is None:
+            # edits start from the face's code: wait for its inversion instead of queueing edits behind it
+            self.attributes.set_values(None)
+            self.statusBar().showMessage(f"Face {self.current_face + 1} is not inverted yet — one moment.", 4000)
+            if self.models.get("cgan") and self.progress.isHidden():
+                self.worker.submit("invert", face=self.current_face, preset=self.attributes.current_preset())
+            return
+        self.worker.preview_side = self.canvas.preview_side()  # a plain int: read by the worker's next render
+        op = (Dial if self.dial_mode else SetAttribute)(self.current_face, name, value, gesture)
         self.undo_stack.push(EditCommand(self.host, ("apply", {"op": op}), op.describe(), op.merge_key()))
 
     def request_render(self) -> None:
@@ -350,7 +280,7 @@ class MainWindow(DocumentsMixin, QMainWindow):
             self.worker.submit("render", faces=[self.current_face])
 
     def on_reset(self, name: str | None) -> None:
-        if not self.has_session or not self.models.get("cgan"):
+        if not self.has_session or not (self.models.get("cgan") or self.models.get("elegant")):
             return
         op = ResetAttributes(self.current_face, (name,) if name else ())
         self.undo_stack.push(EditCommand(self.host, ("apply", {"op": op}), op.describe()))
@@ -368,59 +298,3 @@ class MainWindow(DocumentsMixin, QMainWindow):
         text = "Take " + ", ".join(plain_name(a) for a in attributes) + " from exemplar"
         args = {"face": self.current_face, "exemplar": path, "attributes": tuple(attributes), "strength": strength}
         self.undo_stack.push(EditCommand(self.host, ("apply_transfer", args), text))
-
-    def set_tool(self, mode: str) -> None:
-        self.canvas.set_mode(mode)
-        self.tool_actions[mode].setChecked(True)
-
-    def choose_brush_color(self) -> None:
-        color = QColorDialog.getColor(self.canvas.brush_color, self, "Brush colour")
-        if color.isValid():
-            self.canvas.set_brush(color=QColor(color))
-
-    def apply_brush(self) -> None:
-        rgba = self.canvas.strokes_rgba()
-        if rgba is None or not self.has_session:
-            self.statusBar().showMessage("Paint on the face first (Colour brush or Completion mask).", 5000)
-            return
-        kind = "complete" if self.canvas.mode == "mask" else "stroke"
-        self.worker.submit(kind, face=self.current_face, rgba=rgba)
-
-    def generate_exemplars(self) -> None:
-        from app.paths import data_dir
-
-        self.worker.submit("generate_exemplars", folder=str(data_dir() / "generated-exemplars"))
-
-    def on_exemplars_generated(self, folder: str) -> None:
-        self.exemplars.add_folder(folder)
-        self.exemplar_dock.raise_()
-        self.statusBar().showMessage(f"Generated exemplar faces in {folder}", 8000)
-
-    def preferences_dialog(self) -> None:
-        dialog = PreferencesDialog(self.prefs, self)
-        if dialog.exec():
-            old = self.prefs
-            self.prefs = dialog.result_preferences()
-            self.prefs.save()
-            if self.prefs.device != old.device:
-                self.worker.submit("set_device", device=self.prefs.device)
-            self.configure_autosave()
-
-    def about(self) -> None:
-        from app.main import version
-
-        notes = "".join(
-            f"<li><b>{m['name']}</b> ({m['family']}): {dialogs.licence_note(m['manifest'])}</li>"
-            for m in (self.models.get("cgan"), self.models.get("elegant")) if m
-        ) or "<li>No model loaded.</li>"
-        dialogs.QMessageBox.about(
-            self, f"About {APP_NAME}",
-            f"<h3>{APP_NAME} {version()}</h3><p>Edit the attributes of faces in your own photos with GAN "
-            f"inversion and latent editing.</p><p>Models:</p><ul>{notes}</ul>"
-            f"<p>Logs and crash reports: {self.log_dir()}</p>",
-        )
-
-    def log_dir(self) -> str:
-        from app.paths import log_dir
-
-        return str(log_dir())

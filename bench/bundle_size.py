@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if "archive_bytes" in info:
         rows.append(["archive (.tar.gz)", f"{info['archive_bytes'] / MB:.0f} MB"])
     rows.append(["PyInstaller build time", f"{info['pyinstaller_seconds']:.0f} s (whole build.py: {info['total_seconds']:.0f} s)"])
+    if "pyinstaller_cpu_seconds" in info:
+        rows.append(["PyInstaller CPU time", f"{info['pyinstaller_cpu_seconds']:.0f} s on {info['cpu_count']} cores, "
+                     f"load average {info.get('load_average_5min', '?')} during the build"])
     parts = markdown_table(["largest parts of _internal", "MB"], [[k, f"{v / MB:.0f}"] for k, v in largest_parts(folder)])
     body = markdown_table(["", ""], rows) + "\n\n" + parts + "\n"
     print(body)

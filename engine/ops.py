@@ -135,8 +135,26 @@ class ApplyVector(Op):
 
 @register_op
 @dataclass(frozen=True)
+class Dial(Op):
+    """ELEGANT without an exemplar: move one attribute towards its prototype (+value) or away (-value)."""
+
+    kind: ClassVar[str] = "dial"
+    stage: ClassVar[str] = "image"
+    name: str = ""
+    value: float = 0.0
+    gesture: int = 0
+
+    def describe(self) -> str:
+        return f"{plain_name(self.name)} {self.value:+.2f}"
+
+    def merge_key(self) -> tuple | None:
+        return (self.kind, self.face, self.name, self.gesture) if self.gesture else None
+
+
+@register_op
+@dataclass(frozen=True)
 class ResetAttributes(Op):
-    """Put attributes back to their inverted values (all when ``names`` is empty)."""
+    """Put attributes back to their inverted values (all when ``names`` is empty); also resets dials."""
 
     kind: ClassVar[str] = "reset_attributes"
     names: tuple[str, ...] = ()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from engine.ops import (
     ApplyVector,
     Change,
     Complete,
+    Dial,
     Op,
     ResetAttributes,
     SetAttribute,
@@ -36,75 +36,10 @@ from engine.ops import (
 )
 from engine.progress import Job
 from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face, scaled_slot
+from engine.session_models import PRESETS, SessionModels, generate_exemplars, method_for_preset  # noqa: F401
 
-#: Crop size while no model is loaded (the photo can be opened and its faces found; edits say what is missing).
-NO_MODEL_RESOLUTION = 128
 FORMAT = "facet-session"
 FORMAT_VERSION = 1
-#: Quality/speed presets → inversion methods, best first within each preset.
-PRESETS: dict[str, tuple[str, ...]] = {
-    "fast": ("encoder", "hybrid", "optimize"),
-    "balanced": ("hybrid", "encoder", "optimize"),
-    "best": ("force-in-domain", "in-domain", "hybrid", "optimize"),
-}
-
-
-@dataclass
-class SessionModels:
-    """The bundles a session renders with: a cGAN (dials, strokes) and/or ELEGANT (exemplar transfer)."""
-
-    cgan: Bundle | None = None
-    elegant: Bundle | None = None
-
-    @property
-    def resolution(self) -> int:
-        if self.cgan is not None:
-            return self.cgan.resolution
-        if self.elegant is not None:
-            return self.elegant.resolution
-        return NO_MODEL_RESOLUTION
-
-    def describe(self) -> dict[str, Any]:
-        out = {}
-        for role, b in (("cgan", self.cgan), ("elegant", self.elegant)):
-            if b is not None:
-                out[role] = {"name": b.name, "path": str(b.path) if b.path else None, "attributes": b.attributes}
-        return out
-
-
-def method_for_preset(preset: str, cgan: Bundle) -> str:
-    """The best inversion method of ``preset`` that ``cgan`` has the networks for."""
-    from engine.invert import METHODS
-
-    if preset in METHODS:
-        return preset
-    for name in PRESETS.get(preset, ()):
-        spec = METHODS.get(name)
-        if spec is not None and all(cgan.has(role) for role in spec.needs):
-            return name
-    raise FacetError(f"no inversion method of preset {preset!r} works with {cgan.name} (its networks: {sorted(cgan.networks)})")
-
-
-def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """Synthetic exemplar faces from the cGAN: for each attribute, faces with it on (+1) and off (-1).
-
-    The gallery's bundled samples are made this way (never CelebA photos). Returns (name, image) pairs,
-    e.g. ("Smiling+1_0", uint8 (R, R, 3)); the other attributes are random in {-1, +1}.
-    """
-    from engine import edit
-    from engine.invert import LatentCode
-
-    rng = np.random.default_rng(seed)
-    z_dim = int(cgan.network("generator").config.z_dim)
-    out = []
-    for k, name in enumerate(cgan.attributes):
-        for sign in (1, -1):
-            for j in range(per_attribute):
-                y = rng.choice([-1.0, 1.0], size=len(cgan.attributes)).astype(np.float32)
-                y[k] = sign
-                code = LatentCode(rng.standard_normal(z_dim).astype(np.float32), y)
-                out.append((f"{name}{sign:+d}_{j}", edit.render(cgan, code)))
-    return out
 
 
 class EditSession:
@@ -210,18 +145,32 @@ class EditSession:
 
     def _validate(self, op: Op) -> None:
         self._slot(op.face)
-        if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
+        if isinstance(op, ResetAttributes) and self.models.cgan is None:
+            self._check_names(self._need_elegant(), op.names)
+        elif isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
             cgan = self._need_cgan()
             self._need_code(op.face)
-            names = op.names if isinstance(op, ResetAttributes) else (op.name,)
-            unknown = [n for n in names if n not in cgan.attributes]
-            if unknown:
-                raise FacetError(f"{cgan.name} has no attribute {', '.join(unknown)}")
+            self._check_names(cgan, op.names if isinstance(op, ResetAttributes) else (op.name,))
+        if isinstance(op, Dial):
+            from engine.transfer import prototypes
+
+            prototypes(self._need_elegant())  # a clear BundleError when the bundle has none
+            self._check_names(self.models.elegant, (op.name,))
         if isinstance(op, TransferFromExemplar):
-            if self.models.elegant is None:
-                raise FacetError("exemplar transfer needs an ELEGANT model bundle; none is loaded")
+            self._need_elegant()
             if op.exemplar_ref not in self.exemplars:
                 raise FacetError(f"exemplar {op.exemplar_ref!r} is not in this session")
+
+    @staticmethod
+    def _check_names(bundle: Bundle, names: Iterable[str]) -> None:
+        unknown = [n for n in names if n not in bundle.attributes]
+        if unknown:
+            raise FacetError(f"{bundle.name} has no attribute {', '.join(unknown)}")
+
+    def _need_elegant(self) -> Bundle:
+        if self.models.elegant is None:
+            raise FacetError("exemplar transfer and dials need an ELEGANT model bundle; none is loaded")
+        return self.models.elegant
 
     # -- replay ------------------------------------------------------------------------------------
     def face_code(self, i: int):
@@ -250,8 +199,23 @@ class EditSession:
                 code = LatentCode(np.asarray(op.z, np.float32), np.asarray(op.y, np.float32))
         return code
 
+    def face_dials(self, i: int) -> dict[str, float]:
+        """Face ``i``'s ELEGANT dial settings (name → value; absent = 0) after its active operations."""
+        settings: dict[str, float] = {}
+        for op in self.face_ops(i):
+            if isinstance(op, Dial):
+                settings[op.name] = op.value
+            elif isinstance(op, ResetAttributes):
+                for n in op.names or list(settings):
+                    settings.pop(n, None)
+        return {n: v for n, v in settings.items() if v != 0.0}
+
     def face_attributes(self, i: int) -> dict[str, float] | None:
-        """Current attribute values (for sliders), or None before inversion."""
+        """Current attribute values (for sliders): the cGAN's y, or ELEGANT dials when there is no cGAN;
+        None before inversion."""
+        if self.models.cgan is None and self.models.elegant is not None:
+            dials = self.face_dials(i)
+            return {n: dials.get(n, 0.0) for n in self.models.elegant.attributes}
         code = self.face_code(i)
         if code is None or self.models.cgan is None:
             return None
@@ -266,10 +230,15 @@ class EditSession:
         if cached is not None and cached[0] == key:
             return cached[1]
         image = slot.crop
-        if any(op.stage == "code" for op in ops):
+        if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
             from engine import edit
 
             image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
+        dials = self.face_dials(i)
+        if dials:
+            from engine import transfer
+
+            image = self._fit(transfer.dial(self.models.elegant, image, dials))
         for op in ops:
             if isinstance(op, TransferFromExemplar):
                 image = self._transfer(image, op)
@@ -291,7 +260,7 @@ class EditSession:
     def _transfer(self, image: np.ndarray, op: TransferFromExemplar) -> np.ndarray:
         from engine import transfer
 
-        bundle = self.models.elegant
+        bundle = self._need_elegant()
         code = self._exemplar_codes.get(op.exemplar_ref)
         if code is None:
             code = self._exemplar_codes[op.exemplar_ref] = transfer.encode(bundle, self.exemplars[op.exemplar_ref])

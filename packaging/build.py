@@ -44,6 +44,16 @@ def tree_size(path: Path) -> int:
     return total
 
 
+def child_cpu_seconds() -> float:
+    """CPU time used by finished child processes (PyInstaller): comparable across busy and idle machines."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def check_variant(variant: str) -> str:
     """The torch build in this environment, refusing a CPU/CUDA mismatch with ``variant``."""
     import torch
@@ -92,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     pyinstaller(args.clean)
     built = time.perf_counter() - start
     info = {"version": version(), "variant": args.variant, "torch": torch_version, "platform": sys.platform,
-            "python": platform.python_version(), "pyinstaller_seconds": round(built, 1)}
+            "python": platform.python_version(), "pyinstaller_seconds": round(built, 1),
+            "pyinstaller_cpu_seconds": round(child_cpu_seconds(), 1), "cpu_count": os.cpu_count()}
+    if hasattr(os, "getloadavg"):  # wall time on a shared machine means little without it
+        info["load_average_5min"] = round(os.getloadavg()[1], 1)
     if sys.platform.startswith("linux") and not args.no_archive:
         tag = f"{version()}-linux-{platform.machine()}" + ("-cuda" if args.variant == "cuda" else "")
         stage, archive = linux_archive(tag)

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "engine.cli.train",
     "engine.cli.transfer",
     "engine.cli.face",
+    "engine.cli.invert",
 ]
 
 

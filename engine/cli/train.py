@@ -176,6 +176,8 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         close()
         signal.signal(signal.SIGINT, previous)
+    if trainer.rank != 0:  # torchrun: one report, from rank 0
+        return 0
     info = {
         "recipe": args.recipe, "out": str(result.out_dir), "bundle": str(result.bundle) if result.bundle else None,
         "steps": result.steps, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2),

@@ -54,6 +54,15 @@ def _norm(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
 
 
+def _up(kind: str, cin: int, cout: int) -> nn.Module:
+    """A 2x upsampling convolution."""
+    if kind == "transpose":
+        return nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+    if kind == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1))
+    raise ValueError(f"upsample must be 'transpose' or 'resize', got {kind!r}")
+
+
 def _check(x: torch.Tensor, shape: tuple[int, ...], who: str, what: str) -> None:
     """Shape check at a module boundary; -1 in ``shape`` matches any size."""
     ok = x.ndim == len(shape) and all(s in (-1, d) for s, d in zip(shape, x.shape, strict=True))
@@ -124,6 +133,7 @@ class ElegantDecoder(nn.Module):
     class Config(_Shared):
         skips: bool = True
         zero_init: bool = True
+        upsample: str = "transpose"  # transpose (4x4 stride-2, the paper's) | resize (nearest 2x + 3x3 conv: no checkerboard)
 
     def __init__(self, config: Config):
         super().__init__()
@@ -135,12 +145,13 @@ class ElegantDecoder(nn.Module):
         cin = 2 * latent
         for k in reversed(range(levels - 1)):  # upsample to the resolution of encoder feature k
             cout = widths[k]
-            self.ups.append(nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1), _norm(c.norm, cout), nn.ReLU(True)))
+            self.ups.append(nn.Sequential(_up(c.upsample, cin, cout), _norm(c.norm, cout), nn.ReLU(True)))
             cin = cout * 2 if c.skips else cout
-        self.out = nn.ConvTranspose2d(cin, 3, 4, 2, 1)
+        self.out = _up(c.upsample, cin, 3)
+        last = self.out if isinstance(self.out, nn.ConvTranspose2d) else self.out[1]
         if c.zero_init:
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def residual(self, z_new: torch.Tensor, z_own: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """The residual image (B, 3, R, R) that turns the encoded image into the one ``z_new`` describes."""

@@ -138,7 +138,8 @@ def load_checkpoint(path: Path, recipe: Recipe) -> dict[str, Any]:
         raise FacetError(f"{path}: unreadable checkpoint ({exc})") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise FacetError(f"{path}: not a version {VERSION} training checkpoint")
-    if meta["recipe"] != recipe.name or meta["recipe_config"] != recipe.config_dict() or meta["attributes"] != recipe.attributes:
+    config = json.loads(json.dumps(recipe.config_dict()))  # as JSON sees it (tuples become lists)
+    if meta["recipe"] != recipe.name or meta["recipe_config"] != config or meta["attributes"] != recipe.attributes:
         raise FacetError(
             f"{path}: this checkpoint is for recipe {meta['recipe']!r} with config {meta['recipe_config']} and "
             f"attributes {meta['attributes']}; it cannot resume a different setup (use a new --out folder)"

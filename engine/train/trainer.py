@@ -98,6 +98,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _describe(ds: Any) -> str:
+    """A short, path-free description of the training data for the bundle manifest."""
+    text = getattr(ds, "description", None)
+    if text:
+        return str(text)
+    name = type(ds).__name__
+    if getattr(ds, "image_dirs", None):
+        label = Path(str(getattr(ds, "label_source", "") or "")).name
+        return f"{name}: folders {', '.join(Path(d).name for d in ds.image_dirs)}" + (f", labels {label}" if label else "")
+    if getattr(ds, "path", None):
+        return f"{name}: {Path(ds.path).name}"
+    if hasattr(ds, "seed"):
+        return f"{name} (seed {ds.seed})"
+    return name
+
+
 class Trainer:
     """Train ``recipe`` on ``dataset`` (items: image (3, R, R) in [-1, 1], y (n,) in {-1, 1})."""
 
@@ -194,10 +210,7 @@ class Trainer:
 
     def _manifest_extra(self, steps: int, seconds: float) -> dict[str, Any]:
         ds = self.dataset
-        data = {
-            "description": getattr(ds, "description", None) or type(ds).__name__,
-            "images": len(ds),  # type: ignore[arg-type]
-        }
+        data = {"description": _describe(ds), "images": len(ds)}  # type: ignore[arg-type]
         for key in ("licence", "license", "source_note"):
             if getattr(ds, key, None):
                 data["licence"] = getattr(ds, key)

@@ -7,13 +7,9 @@ The ``windowed`` test starts the real application in its own process on an X dis
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_HOME = Path(tempfile.mkdtemp(prefix="facet-studio-tests-"))
-os.environ["FACET_STUDIO_HOME"] = str(_HOME)
-os.environ["FACET_MODELS_DIR"] = str(_HOME / "no-default-models")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -22,6 +18,15 @@ from PySide6.QtWidgets import QMessageBox  # noqa: E402
 from tests.engine.test_session import make_cgan_bundle, make_elegant_bundle  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path, monkeypatch):
+    """Each test's settings, autosave and logs live in its own folder; no default models are found."""
+    home = tmp_path / "facet-home"
+    monkeypatch.setenv("FACET_STUDIO_HOME", str(home))
+    monkeypatch.setenv("FACET_MODELS_DIR", str(home / "no-default-models"))
+    return home
 
 
 @pytest.fixture(scope="session")

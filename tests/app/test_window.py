@@ -16,17 +16,28 @@ def shown_photo(window) -> np.ndarray:
     return to_array(window.canvas.after.pixmap().toImage())[..., :3]
 
 
+def settle(qtbot, window) -> None:
+    """Wait until the worker is idle and every signal it sent has been delivered to the window."""
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    QApplication.processEvents()  # the relays were queued before the worker went idle
+
+
 def open_and_invert(qtbot, window, path) -> None:
     """Open a photo and wait until face 1 is inverted (the window inverts it on its own)."""
     with qtbot.waitSignal(window.events.faceUpdated, timeout=30000,
                           check_params_cb=lambda s: s["attributes"] is not None):
         window.open_path(path)
-    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    settle(qtbot, window)
 
 
 def test_first_run_says_no_model_is_loaded(make_window, qtbot, model_paths):
     window = make_window(models=False)
     window.show()
+    assert not window.banner.isVisible()  # nothing known yet: models may still be loading
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.load_startup_models()  # the default folder of this test has no models
     assert window.banner.isVisible() and "Load model" in window.banner.text()
     assert window.attributes.sliders == {}
     with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
@@ -43,6 +54,13 @@ def test_open_slide_and_undo(make_window, qtbot, photo_file):
     original = session.photo.copy()
     assert window.canvas.has_photo() and len(window.canvas.boxes) == len(session.faces) >= 1
     assert window.windowTitle().startswith(photo_file.rsplit("/", 1)[-1])
+    assert window.recent_files()[0].endswith(photo_file.rsplit("/", 1)[-1])
+    assert [a.text() for a in window.recent_menu.actions()][0] == photo_file.rsplit("/", 1)[-1]
+    fitted = window.canvas.zoom()
+    window.canvas.zoom_by(1.25)
+    assert window.canvas.zoom() == pytest.approx(fitted * 1.25)
+    window.canvas.fit()
+    assert window.canvas.zoom() == pytest.approx(fitted)
 
     slider = window.attributes.sliders["Smiling"]
     slider.setSliderDown(True)  # one drag: many values, one undo step
@@ -50,7 +68,7 @@ def test_open_slide_and_undo(make_window, qtbot, photo_file):
         for v in (10, 40, 70, 90):
             slider.setValue(v)
     slider.setSliderDown(False)
-    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    settle(qtbot, window)
     assert window.undo_stack.count() == 1
     assert [type(op) for op in session.ops] == [SetAttribute] and session.ops[0].value == pytest.approx(0.9)
     edited = shown_photo(window)
@@ -83,7 +101,7 @@ def test_transfer_from_an_exemplar(make_window, qtbot, photo_file, tmp_path):
     assert applied.args[1] is True
     op = window.worker.session.ops[-1]
     assert isinstance(op, TransferFromExemplar) and op.attributes == ("Blond_Hair",) and op.strength == 0.8
-    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    settle(qtbot, window)
     with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
         window.undo_action.trigger()
     assert window.worker.session.cursor == 0
@@ -100,20 +118,23 @@ def test_brush_strokes_become_one_undoable_edit(make_window, qtbot, photo_file):
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     window.canvas.paint_line(QPointF(cx - 10, cy), QPointF(cx + 10, cy))
     assert window.canvas.strokes_rgba()[int(cy), int(cx), 3] == 255
+    streamed = []
+    window.events.photoRendered.connect(lambda photo, final: streamed.append(final))
     with qtbot.waitSignal(window.events.opReady, timeout=60000):
         window.apply_brush()
+    assert False in streamed  # intermediate previews reached the canvas while it optimised
     qtbot.waitUntil(lambda: window.worker.pending() == 0 and window.undo_stack.count() == 1)
     qtbot.waitUntil(lambda: len(window.worker.session.ops) == 1)
     assert isinstance(window.worker.session.ops[0], Stroke)
     assert window.canvas.strokes_rgba() is None  # the layer is cleared once the edit is in
 
 
-def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file, tmp_path):
+def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file, tmp_path, monkeypatch):
     window = make_window()
     open_and_invert(qtbot, window, photo_file)
     for name, v in (("Male", -60), ("Blond_Hair", 50), ("Smiling", 30)):
         window.attributes.sliders[name].setValue(v)
-        qtbot.waitUntil(lambda: window.worker.pending() == 0)
+        settle(qtbot, window)
     window.undo_action.trigger()  # a redo tail must survive too
     qtbot.waitUntil(lambda: window.worker.session.cursor == 2)
     before = window.worker.session.render_photo()
@@ -135,9 +156,17 @@ def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file
     with qtbot.waitSignal(other.events.photoRendered, timeout=10000):
         other.redo_action.trigger()
     assert restored.cursor == 3
-    with qtbot.waitSignal(other.events.exported, timeout=20000):
-        other.worker.submit("export", path=str(tmp_path / "out.jpg"), quality=80)
-    assert (tmp_path / "out.jpg").stat().st_size > 0
+    from PySide6.QtWidgets import QFileDialog
+
+    from engine.images import load_image
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "out"), "WebP (*.webp)")))
+    with qtbot.waitSignal(other.events.exported, timeout=20000) as exported:
+        other.export_dialog()
+    assert exported.args[0].endswith("out.webp")
+    out = load_image(exported.args[0])
+    assert out.shape == before.shape and np.abs(out.astype(int) - restored.render_photo()).mean() < 8
 
 
 def test_cancel_a_running_inversion(make_window, qtbot, photo_file):
@@ -152,28 +181,40 @@ def test_cancel_a_running_inversion(make_window, qtbot, photo_file):
     with qtbot.waitSignal(window.events.jobEnded, timeout=10000) as ended:
         window.cancel_button.click()
     assert ended.args[1] == "cancelled"
-    qtbot.waitUntil(lambda: window.worker.pending() == 0)
+    settle(qtbot, window)
     assert not window.worker.session.has_code(0)
     # the worker carries on: a fast inversion and a slider edit still work
     window.worker.submit("set_preset", preset="fast", steps=None)
-    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
+                          check_params_cb=lambda s: s["attributes"] is not None):
         window.attributes.sliders["Male"].setValue(50)
+    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+        window.attributes.sliders["Male"].setValue(60)
     assert applied.args[1] is True and window.worker.session.has_code(0)
 
 
-def test_a_cancelled_inversion_drops_its_edit_from_the_undo_stack(make_window, qtbot, photo_file):
+def test_an_edit_that_fails_in_the_worker_leaves_the_undo_stack(make_window, qtbot, photo_file, tmp_path):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.attributes.sliders["Male"].setValue(50)
+    settle(qtbot, window)
+    broken = tmp_path / "exemplar.png"
+    broken.write_bytes(b"not a png at all")
+    with qtbot.waitSignal(window.events.applied, timeout=10000, check_params_cb=lambda _token, ok: not ok):
+        window.on_transfer(str(broken), ("Smiling",), 1.0)
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 1)  # the failed transfer is gone, the slider edit stays
+    assert window.undo_stack.index() == 1 and len(window.worker.session.ops) == 1
+
+
+def test_sliders_wait_for_the_inversion(make_window, qtbot, photo_file):
     window = make_window()
     window.auto_invert = False
     with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
         window.open_path(photo_file)
-    window.worker.submit("set_preset", preset="optimize", steps=100000)
-    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
-        window.attributes.sliders["Male"].setValue(50)  # needs the inversion first
-    with qtbot.waitSignal(window.events.applied, timeout=10000) as applied:
-        window.worker.cancel()
-    assert applied.args[1] is False
-    qtbot.waitUntil(lambda: window.undo_stack.count() == 0)
-    assert window.worker.session.ops == []
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
+                          check_params_cb=lambda s: s["attributes"] is not None):
+        window.attributes.sliders["Male"].setValue(50)  # not inverted: no edit, an inversion instead
+    assert window.undo_stack.count() == 0 and window.worker.session.ops == []
 
 
 def test_a_corrupt_image_gives_an_error_and_the_app_carries_on(make_window, qtbot, dialogs, tmp_path, photo_file):
@@ -245,7 +286,8 @@ def test_a_drawn_box_adds_a_face_that_can_be_edited(make_window, qtbot, photo_fi
     assert window.worker.session.ops[-1] == SetAttribute(n, "Male", -1.0, 0)
 
 
-def test_load_model_shows_its_manifest_and_generates_exemplars(make_window, qtbot, model_paths, monkeypatch):
+def test_load_model_shows_its_manifest_and_generates_exemplars(make_window, qtbot, model_paths, monkeypatch,
+                                                               dialogs):
     from PySide6.QtWidgets import QFileDialog
 
     window = make_window(models=False)
@@ -257,7 +299,44 @@ def test_load_model_shows_its_manifest_and_generates_exemplars(make_window, qtbo
     html = dialog.findChild(type(dialog.layout().itemAt(0).widget())).toHtml()
     assert "Blond hair" in html and "random weights" in html
     assert window.models["cgan"]["name"] == "tiny-cgan" and window.models["elegant"] is None
+    window.about()
+    assert dialogs[-1][0] == "about" and "random weights, no training data" in dialogs[-1][2]
     before = window.exemplars.list.count()
     with qtbot.waitSignal(window.events.exemplarsGenerated, timeout=20000):
         window.generate_exemplars()
     assert window.exemplars.list.count() == before + 2 * 2 * 4
+
+
+def test_with_only_an_elegant_model_the_sliders_dial(make_window, qtbot, photo_file, model_paths):
+    from engine.ops import Dial
+
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.worker.submit("load_models", elegant=model_paths["elegant"])
+    assert window.dial_mode and list(window.attributes.sliders) == ["Black_Hair", "Blond_Hair", "Male", "Smiling"]
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000):
+        window.open_path(photo_file)
+    original = window.worker.session.photo.copy()
+    with qtbot.waitSignal(window.events.applied, timeout=20000):
+        window.attributes.sliders["Smiling"].setValue(100)
+    settle(qtbot, window)
+    assert window.worker.session.ops == [Dial(0, "Smiling", 1.0, 0)]
+    assert not np.array_equal(shown_photo(window), original)
+
+
+def test_startup_loads_the_default_models_then_the_last_used(make_window, qtbot, model_paths, monkeypatch, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.setenv("FACET_MODELS_DIR", str(Path(model_paths["cgan"]).parent))
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000) as changed:
+        window.load_startup_models()
+    assert changed.args[0]["cgan"]["path"] == model_paths["cgan"]
+    assert changed.args[0]["elegant"]["path"] == model_paths["elegant"]
+    # a model the user loaded last time wins over the default
+    mine = shutil.copytree(model_paths["cgan"], tmp_path / "my-cgan")
+    window.settings.setValue("models/cgan", str(mine))
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000) as changed:
+        window.load_startup_models()
+    assert changed.args[0]["cgan"]["path"] == str(mine)

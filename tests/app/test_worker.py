@@ -10,6 +10,8 @@ import pytest
 from app.project import ProjectError, read_project, write_project
 from app.worker import EngineWorker
 
+pytestmark = pytest.mark.qt_log_level_fail("WARNING")
+
 
 def test_out_of_memory_falls_back_to_the_cpu_and_retries(qtbot):
     import torch
@@ -77,3 +79,32 @@ def test_preferences_persist():
     loaded = Preferences.load()
     assert (loaded.device, loaded.autosave_seconds, loaded.jpeg_quality) == ("cpu", 15, 70)
     Preferences().save()
+
+
+def test_a_missing_gpu_falls_back_to_the_cpu_with_a_notice(qtbot, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    worker = EngineWorker()
+    with qtbot.waitSignal(worker.notice) as notice, qtbot.waitSignal(worker.modelsChanged) as models:
+        worker._run("set_device", {"device": "cuda"})
+    assert "CPU" in notice.args[0] and models.args[0]["device"] == "cpu"
+
+
+def test_python_m_app_starts_logs_and_exits_cleanly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FACET_STUDIO_HOME=str(tmp_path),
+               FACET_MODELS_DIR=str(tmp_path / "none"))
+    done = subprocess.run([sys.executable, "-m", "app", "--no-models", "--quit-after", "300"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    log = (tmp_path / "logs" / "facet-studio.log").read_text()
+    assert "starting" in log and "exited with code 0" in log
+    assert not list((tmp_path / "logs").glob("crash-*"))
+    settings = (tmp_path / "settings.ini").read_text()
+    assert "clean_exit_time" in settings and "geometry" in settings  # clean exit + layout saved

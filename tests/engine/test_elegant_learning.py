@@ -1,8 +1,9 @@
 """Does ELEGANT learn at all? A short real training run on synthetic faces (CPU, well under a minute).
 
-Two attributes with large, easy pixel signatures; after brief training, giving a dark-haired face the
-``Blond_Hair`` block of a blond exemplar must move its hair region toward the exemplar's colour, and
-decoding with the own latent must still return the input closely.
+Two attributes; after 100 steps, giving a dark-haired face the ``Blond_Hair`` block of a blond exemplar
+must move its hair region toward the exemplar's colour, and decoding with the own latent must still
+return the input closely. (So brief a run does not yet learn removal or the small Eyeglasses signature;
+the exact block mechanics are tested deterministically in test_elegant_model / test_elegant_transfer.)
 """
 
 from __future__ import annotations
@@ -23,10 +24,7 @@ CONFIG = {"resolution": 32, "block_channels": 4, "base_channels": 8, "max_channe
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     data = SyntheticFaces(512, 32, seed=3, attributes=ATTRS)
-    return load_bundle(train_tiny("elegant", CONFIG, data, tmp_path_factory.mktemp("learn") / "run", steps=STEPS))
-
-
-STEPS = 150
+    return load_bundle(train_tiny("elegant", CONFIG, data, tmp_path_factory.mktemp("learn") / "run", steps=100))
 
 
 def region(image: np.ndarray, name: str) -> np.ndarray:
@@ -39,13 +37,15 @@ def test_exchanged_block_moves_the_attribute_region_toward_the_exemplar(trained)
     j = ATTRS.index("Blond_Hair")
     blond = [i for i in range(64) if held.labels[i, j] > 0][:8]
     dark = [i for i in range(64) if held.labels[i, j] < 0][:8]
-    closer = []
+    ratios = []  # distance of the output's mean hair-region colour to the exemplar's, relative to the source's
     for s, e in zip(dark, blond, strict=True):
         src, ex = held.item_uint8(s)[0], held.item_uint8(e)[0]
         out = T.transfer(trained, src, ex, ["Blond_Hair"])
         mean = lambda im: region(im, "Blond_Hair").mean(axis=(0, 1))  # noqa: E731  (mean RGB of the region)
-        closer.append(np.linalg.norm(mean(out) - mean(ex)) < np.linalg.norm(mean(src) - mean(ex)))
-    assert np.mean(closer) >= 0.75, closer
+        ratios.append(np.linalg.norm(mean(out) - mean(ex)) / np.linalg.norm(mean(src) - mean(ex)))
+    # Seen over three data seeds: 7 of 8 pairs closer, median ratio 0.67-0.71 (1.0 = unchanged).
+    assert np.mean(np.array(ratios) < 1) >= 0.75, ratios
+    assert np.median(ratios) < 0.9, ratios
 
 
 def test_own_latent_still_reconstructs_after_training(trained):

@@ -22,7 +22,7 @@ TINY = dict(n_attrs=3, block_channels=4, base_channels=8, max_channels=32, laten
 
 def nets(resolution: int, **kw):
     cfg = {**TINY, "resolution": resolution, **kw}
-    enc = ElegantEncoder(ElegantEncoder.Config(**{k: v for k, v in cfg.items() if k not in ("zero_init", "skips")}))
+    enc = ElegantEncoder(ElegantEncoder.Config(**{k: v for k, v in cfg.items() if k not in ("zero_init", "skips", "upsample")}))
     return enc, ElegantDecoder(ElegantDecoder.Config(**cfg))
 
 
@@ -58,8 +58,9 @@ def test_shape_checks_name_the_module():
         nets(48)
 
 
-def test_zero_initialised_decoder_is_the_identity():
-    enc, dec = nets(64)
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_zero_initialised_decoder_is_the_identity(upsample):
+    enc, dec = nets(64, upsample=upsample)
     x = torch.rand(3, 3, 64, 64) * 2 - 1
     z, skips = enc(x)
     other = torch.randn_like(z)
@@ -138,3 +139,21 @@ def test_train_step_updates_and_reports(synthetic_dataset):
     grid = recipe.sample_grid(1)
     assert grid.dtype == np.uint8 and grid.ndim == 3
     assert grid.shape[1] == 6 * 34 + 2  # columns A, B, C, D, A', B'
+
+
+def test_checkpoint_restores_networks_and_memory(synthetic_dataset, tmp_path):
+    from engine.train.checkpoint import load_checkpoint, save_checkpoint
+    from engine.train.recipes import create_recipe
+
+    values = {"resolution": 32, "block_channels": 4, "base_channels": 8, "max_channels": 16,
+              "disc_channels": 8, "latent_size": 4, "prototype_images": 8}
+    recipe = create_recipe("elegant", values, synthetic_dataset.attributes).to(torch.device("cpu"), "fp32")
+    x, y = (torch.stack(t) for t in zip(*(synthetic_dataset[i] for i in range(12)), strict=True))
+    recipe.train_step((x, y), step=1)
+    path = save_checkpoint(tmp_path, 1, recipe, {})
+    fresh = create_recipe("elegant", values, synthetic_dataset.attributes, seed=5).to(torch.device("cpu"), "fp32")
+    load_checkpoint(path, fresh)
+    for role, module in recipe.modules().items():
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, fresh.modules()[role].state_dict()[key]), (role, key)
+    assert fresh.nets["memory"].size == 8

@@ -14,6 +14,7 @@ from engine.bundle import load_bundle, make_manifest, save_bundle
 from engine.errors import Cancelled, FacetError
 from engine.ops import (
     ApplyVector,
+    Dial,
     ResetAttributes,
     SetAttribute,
     TransferFromExemplar,
@@ -59,7 +60,10 @@ def make_elegant_bundle(path: Path, resolution: int = 32, seed: int = 0) -> Path
     for net in nets.values():
         net.eval()
     manifest = make_manifest("elegant", resolution, ATTRS, nets, name="tiny-elegant")
-    return save_bundle(path, nets, manifest)
+    n = len(ATTRS)
+    protos = {"prototypes.positive": torch.randn(n, 4, 4, 4), "prototypes.negative": torch.randn(n, 4, 4, 4),
+              "prototypes.counts": torch.ones(n, 2)}
+    return save_bundle(path, nets, manifest, tensors=protos)
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +293,36 @@ def test_generate_exemplars_labels_each_face_by_attribute(bundles):
     assert [n for n, _ in faces][:2] == ["Black_Hair+1_0", "Black_Hair-1_0"]
     assert len(faces) == 2 * len(ATTRS) and all(img.shape == (32, 32, 3) and img.dtype == np.uint8 for _, img in faces)
     assert not np.array_equal(faces[0][1], faces[1][1])
+
+
+def test_elegant_dials_without_a_cgan(bundles, photo):
+    s = EditSession(photo, elegant=bundles[1], detect=False)
+    assert s.face_attributes(0) == {n: 0.0 for n in ATTRS}  # no inversion needed
+    before = s.render_face(0).copy()
+    s.apply(Dial(0, "Smiling", 0.7, gesture=3))
+    s.apply(Dial(0, "Smiling", 1.0, gesture=3))
+    s.squash()
+    s.apply(Dial(0, "Male", -0.5))
+    assert s.face_attributes(0)["Smiling"] == 1.0 and s.face_attributes(0)["Male"] == -0.5
+    dialled = s.render_face(0).copy()
+    assert not np.array_equal(dialled, before)
+    s.apply(ResetAttributes(0, ("Male",)))
+    assert s.face_attributes(0)["Male"] == 0.0 and s.face_attributes(0)["Smiling"] == 1.0
+    s.apply(ResetAttributes(0))
+    np.testing.assert_array_equal(s.render_face(0), before)
+    with pytest.raises(FacetError, match="cGAN"):
+        s.apply(SetAttribute(0, "Smiling", 1.0))
+
+
+def test_a_trained_tiny_cgan_edits_through_the_session(tiny_cgan_bundle, photo):
+    cgan = load_bundle(tiny_cgan_bundle)
+    s = EditSession(photo, cgan, detect=False)
+    drive(s.invert_face_job(0, "balanced", steps=3))
+    assert s.faces[0].method == "hybrid"
+    name = cgan.attributes[0]
+    value = -1.0 if s.face_attributes(0)[name] > 0 else 1.0
+    before = s.render_face(0).copy()
+    s.apply(SetAttribute(0, name, value))
+    assert not np.array_equal(s.render_face(0), before)
+    restored = EditSession.from_dict(s.to_dict(), cgan)
+    np.testing.assert_array_equal(restored.render_photo(), s.render_photo())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from engine.bundle import load_bundle
@@ -41,3 +42,35 @@ def test_classifier_bundle(tiny_classifier_bundle, synthetic_dataset):
     net = b.network("classifier")
     x = torch.stack([synthetic_dataset[i][0] for i in range(8)])
     assert net(x).shape == (8, 5) and net.features(x).shape == (8, 128)
+
+
+def test_every_recipe_steps_and_draws(tiny_cgan_bundle, synthetic_dataset):
+    """One train_step and one sample grid per registered recipe of this package (uint8 pictures, finite losses)."""
+    from engine.train.recipes import create_recipe
+
+    base = load_bundle(tiny_cgan_bundle)
+    x, y = (torch.stack(t) for t in zip(*(synthetic_dataset[i] for i in range(8)), strict=True))
+    small = {"resolution": 32, "base_channels": 8, "feature_dim": 16}
+    for name, values, b in [
+        ("cgan", {"resolution": 32, "z_dim": 8, "g_channels": 8, "d_channels": 8, "samples": 4}, None),
+        ("encoder-z", small, base),
+        ("encoder-y", small, base),
+        ("classifier", small, None),
+    ]:
+        recipe = create_recipe(name, values, synthetic_dataset.attributes, base=b)
+        blank = recipe.sample_grid(0)
+        assert blank.dtype == "uint8" and blank.ndim == 3
+        losses = recipe.train_step((x, y), 1)
+        assert losses and all(torch.isfinite(torch.tensor(v)) for v in losses.values()), name
+        grid = recipe.sample_grid(1)
+        assert grid.dtype == "uint8" and grid.shape[2] == 3 and min(grid.shape[:2]) >= 32, name
+
+
+def test_cli_lists_registered_recipes(capsys):
+    from engine.cli import build_parser
+    from engine.train.recipes import RECIPES
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "no-such-recipe"])
+    err = capsys.readouterr().err
+    assert all(name in err for name in RECIPES)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from engine.data import SyntheticFaces
-from engine.errors import Cancelled, DatasetError, FacetError
-from engine.train import TrainConfig, Trainer
+from engine.errors import Cancelled, DatasetError, FacetError, NumericalError
+from engine.train import Recipe, TrainConfig, Trainer
 from engine.train.checkpoint import latest_checkpoint
 from engine.train.recipes import create_recipe
 
@@ -129,3 +131,39 @@ def test_single_process_gloo_ddp(synthetic_dataset, tmp_path, monkeypatch):
     a = [r["loss_d"] for r in _records(tmp_path / "ddp")]
     b = [r["loss_d"] for r in _records(tmp_path / "plain")]
     assert a == pytest.approx(b, rel=1e-5)
+
+
+class _Diverging(Recipe):
+    """A minimal hand-written recipe (the documented contract) whose loss turns NaN at step 3."""
+
+    name = "diverging"
+
+    @dataclass
+    class Config:
+        resolution: int = 32
+
+    def __init__(self, config, attributes, base=None):
+        super().__init__(config, attributes, base)
+        self.nets["net"] = torch.nn.Linear(3, 1)
+        self._opts = {"opt": torch.optim.SGD(self.nets["net"].parameters(), lr=0.1)}
+
+    def optimizers(self):
+        return self._opts
+
+    def train_step(self, batch, step):
+        with self.autocast():
+            loss = self.nets["net"](batch[0].mean((2, 3))).float().pow(2).mean()
+        self.step("opt", loss)
+        return {"loss": float("nan") if step == 3 else loss.item()}
+
+    def sample_grid(self, step):
+        return np.zeros((4, 4, 3), np.uint8)
+
+
+def test_nan_loss_stops_with_a_clear_error(synthetic_dataset, tmp_path):
+    recipe = _Diverging(_Diverging.Config(), synthetic_dataset.attributes)
+    trainer = Trainer(recipe, synthetic_dataset, TrainConfig(tmp_path, steps=5, batch_size=8, device="cpu", log_every=1))
+    with pytest.raises(NumericalError, match="loss became NaN/Inf at step 3"):
+        trainer.run()
+    assert [r["step"] for r in _records(tmp_path)] == [1, 2]
+    assert not (tmp_path / "bundle").exists()

@@ -54,16 +54,16 @@ class SampleMemory(nn.Module):
 
     @torch.no_grad()
     def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        cap = self.images.shape[0]
+        cap, seen = self.images.shape[0], int(self.seen)  # one device sync per batch
         pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
         labels = torch.where(y > 0, 1, -1).to(torch.int8)
         for j in range(x.shape[0]):
-            n = int(self.seen)
+            n = seen + j
             slot = n if n < cap else int(torch.randint(0, n + 1, ()).item())  # global RNG: resume-exact
             if slot < cap:
-                self.images[slot] = pixels[j].to(self.images.device)
-                self.labels[slot] = labels[j].to(self.labels.device)
-            self.seen += 1
+                self.images[slot] = pixels[j]
+                self.labels[slot] = labels[j]
+        self.seen += x.shape[0]
 
     def get(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(images in [-1, 1], labels in {-1, 1}) of the faces held so far."""
@@ -82,6 +82,7 @@ class ElegantRecipe(Recipe):
         max_channels: int = 512
         latent_size: int = 8  # side of the latent grid
         norm: str = "batch"
+        upsample: str = "transpose"  # decoder upsampling: transpose (as in the paper) | resize (no checkerboard)
         disc_channels: int = 64
         lr: float = 2e-4
         beta1: float = 0.5
@@ -105,7 +106,7 @@ class ElegantRecipe(Recipe):
         try:
             self.nets = {
                 "encoder": ElegantEncoder(ElegantEncoder.Config(**shared)),
-                "decoder": ElegantDecoder(ElegantDecoder.Config(**shared)),
+                "decoder": ElegantDecoder(ElegantDecoder.Config(**shared, upsample=c.upsample)),
                 "disc_full": ElegantDiscriminator(ElegantDiscriminator.Config(c.resolution, n, c.disc_channels, c.max_channels)),
                 "disc_half": ElegantDiscriminator(
                     ElegantDiscriminator.Config(c.resolution // 2, n, c.disc_channels, c.max_channels)

@@ -1,0 +1,240 @@
+"""What the engine worker can be asked to do: one ``_do_<kind>`` method per request kind.
+
+Mixed into :class:`app.worker.EngineWorker` (which owns the queue, the thread, the signals and the
+rendering). Handlers run in the worker thread, import the engine lazily and raise on failure; the
+worker turns exceptions into messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+
+class RequestHandlers:
+    # -- models and device ------------------------------------------------------------------------
+    def _do_load_models(self, cgan: str | None = None, elegant: str | None = None, device: str | None = None) -> None:
+        from engine.bundle import load_bundle
+
+        if device is not None:
+            self.device_pref = device
+        dev = self._pick_device()
+        new_cgan = load_bundle(cgan, dev) if cgan else None
+        new_elegant = load_bundle(elegant, dev) if elegant else None
+        for b, family in ((new_cgan, "cgan"), (new_elegant, "elegant")):
+            if b is not None and b.family != family:
+                raise ValueError(f"{b.path}: this is a {b.family!r} bundle, not a {family!r} one")
+        self.cgan, self.elegant, self.device = new_cgan, new_elegant, str(dev)
+        self._emit_models()
+        if self.session is not None:  # a new model: the same photo, a fresh session
+            self._start_session(self.session.photo, path=None, keep_path=True)
+
+    def _do_load_startup_models(self, saved: dict[str, str], device: str | None = None) -> None:
+        """The saved model paths that still exist, else the default bundles (resources/models)."""
+        from app.selftest import find_bundle, models_dir
+
+        root = models_dir()
+        paths = {}
+        for family in ("cgan", "elegant"):
+            if saved.get(family) and Path(saved[family]).exists():
+                paths[family] = saved[family]
+            else:
+                found = find_bundle(root, family)
+                paths[family] = str(found) if found else None
+        self._do_load_models(device=device, **paths)
+
+    def _do_load_model(self, path: str) -> None:
+        """Load one bundle into the slot of its family (cgan or elegant), keeping the other."""
+        from engine.bundle import read_manifest
+
+        family = read_manifest(path)["family"]
+        if family not in ("cgan", "elegant"):
+            raise ValueError(f"{path}: a {family!r} bundle cannot edit faces; load a cgan or an elegant bundle")
+        paths = {f: (str(b.path) if b is not None else None) for f, b in (("cgan", self.cgan), ("elegant", self.elegant))}
+        paths[family] = str(path)
+        self._do_load_models(**paths)
+        self.modelLoaded.emit(read_manifest(path))
+
+    def _do_generate_exemplars(self, folder: str, per_attribute: int = 2) -> None:
+        """Synthetic exemplar faces from the loaded cGAN, saved as PNGs in ``folder``."""
+        from engine.errors import FacetError
+        from engine.images import save_image
+        from engine.session import generate_exemplars
+
+        if self.cgan is None:
+            raise FacetError("generating exemplar faces needs a cGAN model (File > Load model...)")
+        out = Path(folder)
+        for name, image in generate_exemplars(self.cgan, per_attribute):
+            save_image(out / f"{name}.png", image)
+        self.exemplarsGenerated.emit(str(out))
+
+    def _do_set_device(self, device: str) -> None:
+        self.device_pref = device
+        self._move_to(str(self._pick_device()))
+        self._emit_models()
+
+    def _pick_device(self):
+        """The preferred device, or the CPU with a notice when it is not there (e.g. no CUDA)."""
+        from engine.device import pick_device
+
+        try:
+            return pick_device(self.device_pref)
+        except RuntimeError as exc:
+            self.notice.emit(f"{exc}: using the CPU instead.")
+            return pick_device("cpu")
+
+    def _move_to(self, device: str) -> None:
+        for b in (self.cgan, self.elegant):
+            if b is not None:
+                b.to(device)
+        self.device = device
+
+    def _emit_models(self) -> None:
+        def info(b):
+            if b is None:
+                return None
+            return {"name": b.name, "path": str(b.path), "family": b.family, "resolution": b.resolution,
+                    "attributes": b.attributes, "manifest": b.manifest, "networks": sorted(b.networks),
+                    "presets": self._presets(b)}
+
+        self.modelsChanged.emit({"cgan": info(self.cgan), "elegant": info(self.elegant), "device": self.device})
+
+    @staticmethod
+    def _presets(bundle) -> dict[str, str]:
+        from engine.errors import FacetError
+        from engine.session import PRESETS, method_for_preset
+
+        out = {}
+        for preset in PRESETS:
+            with contextlib.suppress(FacetError):
+                out[preset] = method_for_preset(preset, bundle) if bundle.family == "cgan" else ""
+        return out
+
+    def _do_set_preset(self, preset: str, steps: int | None = None) -> None:
+        self.preset = preset
+        self.steps = steps
+
+    # -- documents ---------------------------------------------------------------------------------
+    def _do_open_photo(self, path: str) -> None:
+        from engine.images import load_image
+
+        photo = load_image(path)
+        self._start_session(photo, path=path)
+
+    def _start_session(self, photo, path: str | None, keep_path: bool = False, session=None,
+                       project: str | None = None) -> None:
+        from engine.session import EditSession
+
+        self.session = session or EditSession(photo, self.cgan, self.elegant)
+        s = self.session
+        faces = [{"box": f.box, "manual": f.manual} for f in s.faces]
+        self.sessionReady.emit({"photo": s.photo, "faces": faces, "path": path, "keep_path": keep_path,
+                                "project": project, "resolution": s.resolution,
+                                "ops": [op.describe() for op in s.ops], "cursor": s.cursor})
+        self._dirty = set(range(len(s.faces)))
+        self._render_photo = self._final = True
+
+    def _do_open_project(self, path: str) -> None:
+        from app.project import read_project
+        from engine.session import EditSession
+
+        data, _extra = read_project(path)
+        session = EditSession.from_dict(data, self.cgan, self.elegant)
+        self._start_session(session.photo, path=None, session=session, project=path)
+
+    def _do_save_project(self, path: str, autosave: bool = False, extra: dict | None = None) -> None:
+        from app.project import write_project
+
+        self._need_session()
+        write_project(path, self.session.to_dict(), extra)
+        self.saved.emit(str(path), autosave)
+
+    def _do_export(self, path: str, quality: int = 92) -> None:
+        from engine.images import save_image
+
+        self._need_session()
+        save_image(path, self.session.render_photo(), quality=quality)
+        self.exported.emit(str(path))
+
+    def _need_session(self):
+        if self.session is None:
+            from engine.errors import FacetError
+
+            raise FacetError("no photo is open")
+        return self.session
+
+    def _do_add_face(self, box: tuple[float, float, float, float]) -> None:
+        s = self._need_session()
+        s.add_manual_face(box)
+        self._start_session(s.photo, path=None, keep_path=True, session=s)
+
+    # -- inversion and edits ------------------------------------------------------------------------
+    def _do_invert(self, face: int, preset: str | None = None) -> None:
+        s = self._need_session()
+        self._cancel.clear()
+        if preset:
+            self.preset = preset
+        self._job(f"Inverting face {face + 1}", s.invert_face_job(face, self.preset, steps=self.steps), face)
+        self._dirty.add(face)
+        self._render_photo = self._final = True
+
+    def _ensure_code(self, face: int) -> None:
+        s = self._need_session()
+        if s.models.cgan is not None and not s.has_code(face):
+            self._do_invert(face)
+
+    def _do_apply(self, op, token: int = 0) -> None:
+        from engine.ops import ApplyVector, ResetAttributes, SetAttribute
+
+        if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
+            self._ensure_code(op.face)
+        self._dragging = op.merge_key() is not None  # a slider drag: previews until the release
+        self._changed(self._need_session().apply(op))
+        self._dragging = False
+        self.applied.emit(token, True)
+
+    def _do_apply_transfer(self, face: int, exemplar: str, attributes: tuple[str, ...], strength: float,
+                           token: int = 0) -> None:
+        from engine.images import load_image
+        from engine.ops import TransferFromExemplar
+
+        s = self._need_session()
+        key = (str(exemplar), Path(exemplar).stat().st_mtime if Path(exemplar).exists() else 0.0)
+        ref = self._exemplar_refs.get(key)
+        if ref is None or ref not in s.exemplars:  # detect + align each exemplar file once per session
+            ref = self._exemplar_refs[key] = s.add_exemplar(load_image(exemplar))
+        self._changed(s.apply(TransferFromExemplar(face, ref, tuple(attributes), float(strength))))
+        self.applied.emit(token, True)
+
+    def _do_squash(self) -> None:
+        self._changed(self._need_session().squash())
+
+    def _do_undo(self) -> None:
+        self._changed(self._need_session().undo())
+
+    def _do_redo(self) -> None:
+        self._changed(self._need_session().redo())
+
+    def _do_render(self, faces: list[int] | None = None) -> None:
+        s = self._need_session()
+        self._dirty |= set(range(len(s.faces)) if faces is None else faces)
+        self._render_photo = self._final = True
+
+    def _do_stroke(self, face: int, rgba, steps: int = 40) -> None:
+        s = self._need_session()
+        self._cancel.clear()
+        self._ensure_code(face)
+        mask, colors = s.strokes_from_photo(face, rgba)
+        if not mask.any():
+            raise ValueError("the brush strokes do not touch the selected face")
+        op = self._job("Following the brush strokes", s.stroke_job(face, mask, colors, steps=steps), face)
+        self.opReady.emit(op, "Brush strokes")
+
+    def _do_complete(self, face: int, rgba, steps: int = 60) -> None:
+        s = self._need_session()
+        self._cancel.clear()
+        mask, _ = s.strokes_from_photo(face, rgba)
+        if not mask.any():
+            raise ValueError("the completion mask does not touch the selected face")
+        op = self._job("Completing the masked region", s.complete_job(face, mask, steps=steps), face)
+        self.opReady.emit(op, "Complete region")

@@ -1,0 +1,264 @@
+"""``facet invert | edit | interpolate | complete | upscale | attribute-vectors``: the cGAN latent tools.
+
+Inputs that are codes may be given as the ``.json`` files ``facet invert`` writes instead of images
+(no re-inversion). Folders are processed as a batch with a progress bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import add_device_flag, add_json_flag, emit, input_images, output_path
+
+
+def _common(p: argparse.ArgumentParser, method: bool = True, steps_flag: str = "--steps") -> None:
+    p.add_argument("--bundle", required=True, metavar="PATH", help="a cgan model bundle folder")
+    if method:
+        p.add_argument("--method", default="hybrid", help="encoder, optimize, hybrid (default), in-domain, force-in-domain")
+        p.add_argument(steps_flag, dest="inv_steps", type=int, help="inversion steps (default: the method's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (repeatable results)")
+    add_device_flag(p)
+    add_json_flag(p)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("invert", help="find the latent code of a face image (or every image in a folder)")
+    p.add_argument("input", metavar="IMG|DIR")
+    p.add_argument("-o", "--out", help="output PNG (one image) or folder (batch); the code goes next to it as .json")
+    _common(p)
+    p.set_defaults(func=cmd_invert)
+
+    p = subparsers.add_parser("edit", help="invert a face, set attribute dials / add attribute vectors, render")
+    p.add_argument("input", metavar="IMG|CODE.json")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial in [-1, 1] (repeatable)")
+    p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
+    p.add_argument("-o", "--out", required=True, help="output PNG")
+    _common(p)
+    p.set_defaults(func=cmd_edit)
+
+    p = subparsers.add_parser("interpolate", help="a strip of faces between two images or codes")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--steps", dest="frames", type=int, default=8, help="number of faces in the strip (default 8)")
+    p.add_argument("--mode", choices=["linear", "slerp"], default="slerp")
+    p.add_argument("-o", "--out", required=True, help="output PNG strip")
+    _common(p, steps_flag="--inversion-steps")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = subparsers.add_parser("complete", help="fill the masked region of a face from the generator")
+    p.add_argument("input", metavar="IMG")
+    p.add_argument("--mask", required=True, metavar="MASK.png", help="white = fill, black = keep")
+    p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
+    _common(p, method=False)
+    p.add_argument("--steps", type=int, default=60)
+    p.set_defaults(func=cmd_complete)
+
+    p = subparsers.add_parser("upscale", help="super-resolve a small face by inversion to the bundle's resolution")
+    p.add_argument("input", metavar="LOWRES")
+    p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
+    _common(p, method=False)
+    p.add_argument("--steps", type=int, default=60)
+    p.set_defaults(func=cmd_upscale)
+
+    p = subparsers.add_parser("attribute-vectors", help="compute attribute vectors from labelled faces into a bundle")
+    p.add_argument("--bundle", required=True, metavar="PATH")
+    d = p.add_argument_group("data (one of)")
+    d.add_argument("--images", nargs="+", metavar="DIR", help="image folder(s) in CelebA layout (with --labels)")
+    d.add_argument("--labels", metavar="FILE", help="list_attr_celeba.txt or a CSV")
+    d.add_argument("--partition", metavar="FILE", help="list_eval_partition.txt (with --split)")
+    d.add_argument("--split", choices=["train", "val", "test"])
+    d.add_argument("--pack", metavar="FILE", help="a pack made by `facet pack`")
+    d.add_argument("--synthetic", type=int, metavar="N", help="N procedural synthetic faces")
+    p.add_argument("--n", type=int, default=2000, help="images to average over (default 2000)")
+    p.add_argument("-o", "--out", metavar="PATH", help="write the updated bundle here (default: in place)")
+    add_device_flag(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_attribute_vectors)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _bundle(args: argparse.Namespace):
+    from engine.bundle import load_bundle
+    from engine.device import pick_device
+
+    return load_bundle(args.bundle, pick_device(args.device))
+
+
+def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None):
+    """A code from a ``.json`` file, or by inverting an image; returns (code, result or None)."""
+    from engine.errors import FacetError
+    from engine.images import load_image
+    from engine.invert import LatentCode, invert
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            return LatentCode.from_dict(json.loads(path.read_text(encoding="utf-8"))), None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FacetError(f"{path}: not a latent code file ({exc})") from None
+    result = invert(load_image(path), bundle, getattr(args, "method", "hybrid"), steps=getattr(args, "inv_steps", None),
+                    seed=args.seed, progress=progress)
+    return result.code, result
+
+
+def _code_record(bundle, result) -> dict[str, Any]:
+    return {
+        "bundle": bundle.name, "attributes": bundle.attributes, **result.code.to_dict(), "method": result.method,
+        "steps": result.steps, "seconds": round(result.seconds, 4), "final_loss": result.losses[-1] if result.losses else None,
+    }
+
+
+def _pairs(items: list[str], what: str) -> dict[str, float]:
+    from engine.errors import FacetError
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise FacetError(f"{what} {item!r}: expected NAME=NUMBER")
+    return out
+
+
+# -- commands --------------------------------------------------------------------------------------
+def cmd_invert(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.images import load_image, save_image
+    from engine.invert import invert
+
+    bundle = _bundle(args)
+    files = input_images(args.input)
+    batch = Path(args.input).is_dir()
+    records = []
+    for src in tqdm(files, desc=f"invert ({args.method})", disable=not batch or args.json, leave=False):
+        result = invert(load_image(src), bundle, args.method, steps=args.inv_steps, seed=args.seed)
+        dst = output_path(src, args.out, batch, "_inverted")
+        save_image(dst, result.reconstruction)
+        record = {"input": str(src), "output": str(dst), "code": str(dst.with_suffix(".json")), **_code_record(bundle, result)}
+        dst.with_suffix(".json").write_text(json.dumps({k: record[k] for k in ("bundle", "attributes", "z", "y", "method")}) + "\n")
+        records.append(record)
+    text = "\n".join(f"{r['input']} -> {r['output']} ({r['method']}, {r['seconds']:.2f} s)" for r in records)
+    summary = [{k: v for k, v in r.items() if k not in ("z",)} for r in records]
+    emit(args, {"results": summary} if batch else summary[0], text)
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from engine.edit import apply_vector, render, set_attributes
+    from engine.images import save_image
+
+    bundle = _bundle(args)
+    dials, vectors = _pairs(args.set, "--set"), _pairs(args.vector, "--vector")
+    code, _ = _code_for(args.input, bundle, args)
+    edited = set_attributes(code, bundle, dials)
+    for name, strength in vectors.items():
+        edited = apply_vector(edited, bundle, name, strength)
+    out = save_image(args.out, render(bundle, edited))
+    emit(args, {"output": str(out), "set": dials, "vectors": vectors, **edited.to_dict()}, f"wrote {out}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from engine.edit import interpolate, render
+    from engine.errors import FacetError
+    from engine.images import save_image
+
+    if args.frames < 2:
+        raise FacetError("--steps (faces in the strip) must be at least 2")
+    bundle = _bundle(args)
+    a, _ = _code_for(args.a, bundle, args)
+    b, _ = _code_for(args.b, bundle, args)
+    frames = [render(bundle, interpolate(a, b, t, args.mode)) for t in np.linspace(0.0, 1.0, args.frames)]
+    out = save_image(args.out, np.concatenate(frames, axis=1))
+    emit(args, {"output": str(out), "frames": args.frames, "mode": args.mode}, f"wrote {out} ({args.frames} faces)")
+    return 0
+
+
+def _run_with_bar(job_fn, desc: str, json_mode: bool):
+    from engine.progress import tqdm_progress
+
+    progress, close = tqdm_progress(desc, disable=json_mode)
+    try:
+        return job_fn(progress)
+    finally:
+        close()
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from engine.edit import complete
+    from engine.images import center_square, load_image, save_image
+
+    bundle = _bundle(args)
+    image, mask = load_image(args.input), load_image(args.mask)
+    image = center_square(image, bundle.resolution)
+    mask = center_square(mask, bundle.resolution).mean(axis=2) / 255.0
+    result = _run_with_bar(lambda p: complete(bundle, image, mask, progress=p, steps=args.steps, seed=args.seed),
+                           "complete", args.json)
+    out = save_image(output_path(Path(args.input), args.out, False, "_completed"), result.reconstruction)
+    emit(args, {"output": str(out), "seconds": round(result.seconds, 3), **result.code.to_dict()}, f"wrote {out}")
+    return 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    from engine.edit import upscale
+    from engine.images import load_image, save_image
+
+    bundle = _bundle(args)
+    low = load_image(args.input)
+    result = _run_with_bar(lambda p: upscale(bundle, low, progress=p, steps=args.steps, seed=args.seed), "upscale", args.json)
+    out = save_image(output_path(Path(args.input), args.out, False, "_upscaled"), result.reconstruction)
+    emit(args, {"output": str(out), "method": result.method, "seconds": round(result.seconds, 3)}, f"wrote {out} ({result.method})")
+    return 0
+
+
+def _dataset(args: argparse.Namespace, bundle):
+    from engine.errors import FacetError
+
+    chosen = [x for x in (args.images, args.pack, args.synthetic) if x]
+    if len(chosen) != 1:
+        raise FacetError("give exactly one of --images (with --labels), --pack, --synthetic")
+    if args.synthetic:
+        from engine.data import SYNTHETIC_ATTRIBUTES, SyntheticFaces
+
+        attrs = [a for a in bundle.attributes if a in SYNTHETIC_ATTRIBUTES] or None
+        return SyntheticFaces(args.synthetic, resolution=bundle.resolution, seed=0, attributes=attrs)
+    if args.pack:
+        from engine.data import PackDataset
+
+        ds = PackDataset(args.pack)
+        if ds.resolution != bundle.resolution:
+            raise FacetError(f"{args.pack}: the pack is {ds.resolution} px, the bundle {bundle.resolution} px")
+        return ds
+    if not args.labels:
+        raise FacetError("--images needs --labels")
+    from engine.data import CelebADataset, read_labels
+
+    known = set(bundle.attributes)
+    table_attrs = [a for a in read_labels(args.labels).names if a in known]
+    return CelebADataset(args.images, args.labels, attributes=table_attrs, resolution=bundle.resolution,
+                         split=args.split, partition=args.partition)
+
+
+def cmd_attribute_vectors(args: argparse.Namespace) -> int:
+    from engine.edit import compute_attribute_vectors, store_attribute_vectors
+
+    bundle = _bundle(args)
+    data = _dataset(args, bundle)
+    tensors = compute_attribute_vectors(bundle, data, n=args.n)
+    path = store_attribute_vectors(bundle, tensors, args.out)
+    counts = tensors["attribute_vector_counts"]
+    norms = tensors["attribute_vectors"].norm(dim=1)
+    per = {name: {"with": int(counts[i, 0]), "without": int(counts[i, 1]), "norm": round(float(norms[i]), 4)}
+           for i, name in enumerate(bundle.attributes)}
+    lines = [f"{n}: {v['with']} with / {v['without']} without, |v| = {v['norm']}" for n, v in per.items()]
+    emit(args, {"bundle": str(path), "attributes": per}, "\n".join([f"wrote attribute vectors into {path}", *lines]))
+    return 0

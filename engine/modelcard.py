@@ -1,0 +1,92 @@
+"""Model cards: a short markdown page next to a bundle saying what it is, what it was trained on and how good it is.
+
+The card is rendered from the bundle manifest (the single source of truth) plus a metrics mapping, so it
+can be regenerated at any time. A metric whose prerequisite does not exist yet (e.g. the attribute
+classifier that Frechet distances need) is given as a string and shown as such, never as a made-up number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+CARD_NAME = "MODEL_CARD.md"
+NOT_MEASURED = "not measured yet"
+CELEBA_LICENCE = "CelebA: non-commercial research only (the images may not be redistributed)"
+
+
+def not_measured(why: str) -> str:
+    """The value to record for a metric that could not be computed yet, with the reason."""
+    return f"{NOT_MEASURED} ({why})"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _training_rows(training: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for stage, info in training.items():
+        if not isinstance(info, Mapping):
+            rows.append(f"| {stage} | {_fmt(info)} |")
+            continue
+        keep = {k: v for k, v in info.items() if k not in ("config", "command")}
+        rows.append(f"| {stage} | {_fmt(keep)} |")
+    return rows
+
+
+def render_model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> str:
+    """Markdown model card for a bundle manifest; ``metrics`` defaults to ``manifest["metrics"]``."""
+    metrics = dict(manifest.get("metrics", {}) if metrics is None else metrics)
+    name = manifest.get("name", manifest.get("family", "model"))
+    data = manifest.get("data", {}) or {}
+    lines = [f"# {name}", ""]
+    if manifest.get("status"):
+        lines += [f"**Status:** {manifest['status']}", ""]
+    if manifest.get("description"):
+        lines += [str(manifest["description"]), ""]
+    nets = ", ".join(f"{k} ({v.get('class', '?')})" for k, v in manifest.get("networks", {}).items())
+    lines += [
+        "| | |", "|---|---|",
+        f"| family | {manifest.get('family')} |",
+        f"| resolution | {manifest.get('resolution')} px |",
+        f"| attributes | {', '.join(manifest.get('attributes', []))} |",
+        f"| networks | {nets} |",
+        f"| weights | {manifest.get('weights_dtype', 'float32')} |",
+        "",
+        "## Data and licence", "",
+        f"- Data: {data.get('description', 'unknown')} ({data.get('images', '?')} training images)",
+        f"- Licence: **{manifest.get('licence') or data.get('licence') or 'unknown'}**",
+    ]
+    val = data.get("validation")
+    if isinstance(val, Mapping):
+        lines.append(f"- Held out for validation (never trained on): {val.get('count', '?')} faces listed in "
+                     f"`{val.get('list', 'the manifest')}` and in the manifest (file names only)")
+    lines += ["", "## Training", "", "| stage | details |", "|---|---|", *_training_rows(manifest.get("training", {}))]
+    commands = [info["command"] for info in (manifest.get("training") or {}).values()
+                if isinstance(info, Mapping) and info.get("command")]
+    if commands:
+        lines += ["", "Commands:", "", "```", *commands, "```"]
+    lines += ["", "## Metrics (on the held-out validation faces)", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()] or [f"| (none) | {NOT_MEASURED} |"]
+    lines += ["", "Frechet distances use the project's own classifier features, so they compare our models with "
+              "each other, not with published FID values.", ""]
+    return "\n".join(lines)
+
+
+def write_model_card(bundle_dir: str | os.PathLike, metrics: Mapping[str, Any] | None = None) -> Path:
+    """Render the card of the bundle in ``bundle_dir`` into ``bundle_dir/MODEL_CARD.md``."""
+    bundle_dir = Path(bundle_dir)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    path = bundle_dir / CARD_NAME
+    path.write_text(render_model_card(manifest, metrics), encoding="utf-8")
+    return path

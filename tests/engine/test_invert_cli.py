@@ -1,0 +1,91 @@
+"""`facet invert | edit | interpolate | complete | upscale | attribute-vectors` end to end on the tiny bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle
+from engine.cli import main
+from engine.images import load_image, save_image
+from engine.invert.core import tensor_to_image
+
+
+@pytest.fixture(scope="module")
+def faces(tiny_cgan_bundle, tmp_path_factory):
+    bundle = load_bundle(tiny_cgan_bundle)
+    folder = tmp_path_factory.mktemp("faces")
+    with torch.no_grad():
+        x = bundle.network("generator")(torch.randn(2, 32), torch.ones(2, 5))
+    paths = [save_image(folder / f"face{i}.png", tensor_to_image(im)) for i, im in enumerate(x)]
+    return folder, paths
+
+
+def test_invert_one_image_writes_png_and_code(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    out = tmp_path / "rec.png"
+    assert main(["invert", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "hybrid", "--steps", "5",
+                 "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "hybrid" and report["steps"] == 5 and report["output"] == str(out)
+    assert load_image(out).shape == (32, 32, 3)
+    code = json.loads(out.with_suffix(".json").read_text())
+    assert len(code["z"]) == 32 and len(code["y"]) == 5 and code["attributes"] == load_bundle(tiny_cgan_bundle).attributes
+
+
+def test_invert_folder_batch(tiny_cgan_bundle, faces, tmp_path, capsys):
+    folder, _ = faces
+    assert main(["invert", str(folder), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "-o", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["results"]) == 2
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["face0_inverted.png", "face1_inverted.png"]
+
+
+def test_edit_interpolate_complete_upscale(tiny_cgan_bundle, faces, tmp_path):
+    _, paths = faces
+    b = str(tiny_cgan_bundle)
+    attrs = load_bundle(tiny_cgan_bundle).attributes
+    assert main(["invert", str(paths[0]), "--bundle", b, "--method", "encoder", "-o", str(tmp_path / "a.png")]) == 0
+    assert main(["edit", str(tmp_path / "a.json"), "--bundle", b, "--set", f"{attrs[0]}=-1", "-o", str(tmp_path / "e.png")]) == 0
+    assert np.abs(load_image(tmp_path / "e.png").astype(int) - load_image(tmp_path / "a.png").astype(int)).mean() > 0.5
+    assert main(["interpolate", str(tmp_path / "a.json"), str(paths[1]), "--bundle", b, "--method", "encoder",
+                 "--steps", "4", "-o", str(tmp_path / "strip.png")]) == 0
+    strip = load_image(tmp_path / "strip.png")
+    assert strip.shape == (32, 128, 3)
+    np.testing.assert_array_equal(strip[:, :32], load_image(tmp_path / "a.png"))
+    mask = np.zeros((32, 32, 3), np.uint8)
+    mask[8:20, 8:20] = 255
+    save_image(tmp_path / "mask.png", mask)
+    assert main(["complete", str(paths[0]), "--mask", str(tmp_path / "mask.png"), "--bundle", b, "--steps", "3",
+                 "-o", str(tmp_path / "c.png")]) == 0
+    completed, original = load_image(tmp_path / "c.png").astype(int), load_image(paths[0]).astype(int)
+    assert np.abs(completed[:8] - original[:8]).max() <= 1  # outside the mask: unchanged
+    save_image(tmp_path / "low.png", load_image(paths[0])[::4, ::4].copy())
+    assert main(["upscale", str(tmp_path / "low.png"), "--bundle", b, "--steps", "3", "-o", str(tmp_path / "u.png")]) == 0
+    assert load_image(tmp_path / "u.png").shape == (32, 32, 3)
+
+
+def test_attribute_vectors_command_and_vector_edit(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_cgan_bundle, copy)
+    assert main(["attribute-vectors", "--bundle", str(copy), "--synthetic", "40", "--n", "40", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    name = load_bundle(copy).attributes[1]
+    assert report["attributes"][name]["with"] + report["attributes"][name]["without"] == 40
+    assert load_bundle(copy).tensors["attribute_vectors"].shape == (5, 32)
+    assert main(["edit", str(paths[0]), "--bundle", str(copy), "--method", "encoder", "--vector", f"{name}=2",
+                 "-o", str(tmp_path / "v.png")]) == 0
+    assert main(["invert", str(paths[0]), "--bundle", str(copy), "--method", "encoder", "-o", str(tmp_path / "p.png")]) == 0
+    assert np.abs(load_image(tmp_path / "v.png").astype(int) - load_image(tmp_path / "p.png").astype(int)).mean() > 0.5
+
+
+def test_bad_dial_is_a_clear_error(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    assert main(["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling",
+                 "-o", str(tmp_path / "x.png")]) == 2
+    assert "NAME=NUMBER" in capsys.readouterr().err

@@ -1,0 +1,506 @@
+#!/usr/bin/env python
+"""Train, evaluate and export the default models in resources/models, reproducibly, with the project's own CLI.
+
+Every training stage is one ``facet train`` (or ``facet pack``) run under ``nice -n 19`` writing to
+``runs/<stage>/``; stages run in order, a finished stage (its bundle exists with the planned steps) is
+skipped, an interrupted one resumes from its latest checkpoint (``--resume``). Exports convert the fp32
+training bundle to fp16 in ``resources/models/<name>/``, add the held-out validation list, licence, status
+and metrics to the manifest and write MODEL_CARD.md. CelebA images never leave runs/ and packs/.
+
+    .venv/bin/python tools/train_defaults.py plan                # stages, commands and status
+    .venv/bin/python tools/train_defaults.py run                 # everything still missing, in order
+    .venv/bin/python tools/train_defaults.py run --only cgan64   # one stage (its prerequisites must exist)
+    .venv/bin/python tools/train_defaults.py export cgan64 --from-checkpoint --status "early checkpoint"
+    .venv/bin/python tools/train_defaults.py samples             # docs/img/cgan64_samples.png (generated faces)
+    .venv/bin/python tools/train_defaults.py check               # load every bundle, total size < 150 MB
+
+Set ``CELEBA_DIR`` for another copy of the data; ``FACET_NICE=0`` to train without nice (e.g. on a GPU box);
+``FACET_TRAIN_THREADS=N`` for N torch threads per training (default 1 under nice: on a shared 2-core CPU one
+thread does ~4x more work per CPU-second than two oversubscribed ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = Path(os.environ.get("CELEBA_DIR", "/work/shared/datasets/celeba"))
+FACET = [str(ROOT / ".venv" / "bin" / "facet")] if (ROOT / ".venv" / "bin" / "facet").exists() else [
+    sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())"]  # no venv (e.g. a GPU box)
+NICE = ["nice", "-n", os.environ.get("FACET_NICE", "19")] if os.environ.get("FACET_NICE", "19") != "0" else []
+#: torch threads of each training process; default 1 when niced (a shared CPU), else torch's own choice.
+TRAIN_THREADS = os.environ.get("FACET_TRAIN_THREADS", "1" if NICE else "")
+MODELS = ROOT / "resources" / "models"
+VAL_LIST = MODELS / "validation_faces.txt"
+VAL_SEED, VAL_COUNT = 20261123, 500
+MAX_TOTAL_MB = 150
+ATTRIBUTES = ["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Black_Hair", "Male", "Young", "Mustache",
+              "No_Beard", "Mouth_Slightly_Open", "Heavy_Makeup", "Pale_Skin"]
+LICENCE = "CelebA: non-commercial research only (the images may not be redistributed)"
+DATA_NOTE = ("CelebA aligned faces (Liu et al., ICCV 2015): img_align_celeba (178x218, test-split ids) and "
+             "img_align_celeba_half (89x109, train ids 1-10000), centre square resized; "
+             f"{VAL_COUNT} held-out validation faces excluded")
+
+
+@dataclass
+class Stage:
+    """One ``facet`` run. ``base``: the stage whose bundle this one builds on; ``export``: resources/models name."""
+
+    name: str
+    kind: str  # "pack" or "train"
+    recipe: str = ""
+    pack: str = ""
+    resolution: int = 64
+    steps: int = 0
+    batch_size: int = 64
+    base: str | None = None
+    sets: list[str] = field(default_factory=list)
+    export: str | None = None
+    drop: tuple[str, ...] = ()  # networks left out of the exported bundle (training-only discriminators)
+    attributes: list[str] = field(default_factory=lambda: list(ATTRIBUTES))
+
+    @property
+    def out(self) -> Path:
+        return ROOT / "runs" / self.name
+
+    @property
+    def bundle(self) -> Path:
+        return self.out / "bundle"
+
+    @property
+    def pack_path(self) -> Path:
+        return ROOT / "packs" / f"{self.name}.safetensors"
+
+
+STAGES: list[Stage] = [
+    Stage("celeba64_a12", "pack", resolution=64),
+    # first: its features are what the other models' Frechet distances and attribute accuracies use
+    Stage("classifier64", "train", "classifier", pack="celeba64_a12", steps=1500, export="classifier64"),
+    Stage("cgan64", "train", "cgan", pack="celeba64_a12", steps=3500, export="cgan64"),
+    Stage("encoder_z64", "train", "encoder-z", pack="celeba64_a12", steps=1500, base="cgan64", export="cgan64"),
+    Stage("encoder_y64", "train", "encoder-y", pack="celeba64_a12", steps=1500, base="encoder_z64", export="cgan64"),
+    Stage("encoder_domain64", "train", "encoder-domain", pack="celeba64_a12", steps=1500, base="encoder_y64",
+          sets=["latent_adversarial=true"], export="cgan64"),
+    Stage("celeba128_a12", "pack", resolution=128),
+    Stage("elegant128", "train", "elegant", pack="celeba128_a12", resolution=128, steps=4000, batch_size=16,
+          export="elegant128", drop=("disc_full", "disc_half")),
+]
+#: Multiply every stage's step count (e.g. FACET_STEPS_SCALE=8 on a GPU, where 64 px steps take milliseconds).
+STEPS_SCALE = float(os.environ.get("FACET_STEPS_SCALE", "1"))
+for _s in STAGES:
+    _s.steps = round(_s.steps * STEPS_SCALE)
+BY_NAME = {s.name: s for s in STAGES}
+PART_BYTES = 15 * 1024 * 1024  # files coming back from a device session are limited to 16 MiB each
+CHECKPOINT_EVERY, SAMPLE_EVERY = 250, 250
+
+
+# -- validation list ------------------------------------------------------------------------------------
+def validation_names() -> list[str]:
+    """The 500 held-out faces: a seeded sample of img_align_celeba (test-split ids), sorted."""
+    names = sorted(n for n in os.listdir(DATA / "img_align_celeba") if n.lower().endswith(".jpg"))
+    return sorted(random.Random(VAL_SEED).sample(names, VAL_COUNT))
+
+
+def read_validation_list() -> list[str]:
+    return [ln.strip() for ln in VAL_LIST.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def write_validation_list() -> list[str]:
+    names = validation_names()
+    if VAL_LIST.exists() and read_validation_list() != names:
+        raise SystemExit(f"{VAL_LIST} differs from the seeded sample: the data changed? Not overwriting.")
+    VAL_LIST.write_text(
+        f"# {VAL_COUNT} held-out CelebA validation faces (file names only; images are never in the repo).\n"
+        f"# Chosen by tools/train_defaults.py: sorted(random.Random({VAL_SEED}).sample(sorted(img_align_celeba/*.jpg), {VAL_COUNT})).\n"
+        "# Every default model is trained with --exclude-list on this file.\n" + "\n".join(names) + "\n",
+        encoding="utf-8")
+    return names
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def command(stage: Stage, display: bool = False) -> list[str]:
+    """The exact facet command line of a stage (without nice); ``display``: repo-relative, for manifests/docs."""
+    rel = lambda p: os.path.relpath(p, ROOT)  # noqa: E731
+    facet = [".venv/bin/facet"] if display else FACET
+    if stage.kind == "pack":
+        return [*facet, "pack", "--images", str(DATA / "img_align_celeba"), str(DATA / "img_align_celeba_half"),
+                "--labels", str(DATA / "list_attr_celeba.txt"), "--attributes", ",".join(stage.attributes),
+                "--resolution", str(stage.resolution), "--exclude", rel(VAL_LIST), "-o", rel(stage.pack_path),
+                "--workers", "2", "--quiet"]
+    cmd = [*facet, "train", stage.recipe, "--pack", rel(BY_NAME[stage.pack].pack_path), "--steps", str(stage.steps),
+           "--batch-size", str(stage.batch_size), "--precision", "auto", "--seed", "0", "--out", rel(stage.out),
+           "--checkpoint-every", str(CHECKPOINT_EVERY), "--sample-every", str(SAMPLE_EVERY), "--log-every", "10",
+           "--resume", "--quiet", "--json"]
+    if stage.base:
+        cmd += ["--bundle", rel(BY_NAME[stage.base].bundle)]
+    for s in stage.sets:
+        cmd += ["--set", s]
+    return cmd
+
+
+def done(stage: Stage) -> bool:
+    if stage.kind == "pack":
+        return stage.pack_path.exists()
+    mpath = stage.bundle / "manifest.json"
+    if not mpath.exists():
+        return False
+    training = json.loads(mpath.read_text(encoding="utf-8")).get("training", {})
+    return int(training.get(stage.recipe, {}).get("steps", 0)) >= stage.steps
+
+
+def latest_step(stage: Stage) -> int:
+    from engine.train.checkpoint import latest_checkpoint
+
+    ck = latest_checkpoint(stage.out / "checkpoints")
+    return int(ck.stem.split("_")[1]) if ck else 0
+
+
+def run(stages: list[Stage], export: bool = True) -> None:
+    for stage in stages:
+        if done(stage):
+            print(f"[{stage.name}] done, skipped")
+        else:
+            if stage.base and not done(BY_NAME[stage.base]):
+                raise SystemExit(f"[{stage.name}] needs the finished bundle of {stage.base} first")
+            cmd = NICE + command(stage)
+            print(f"[{stage.name}] {' '.join(cmd)}", flush=True)
+            stage.out.mkdir(parents=True, exist_ok=True)
+            t0 = time.time()
+            env = dict(os.environ)
+            if TRAIN_THREADS:  # oversubscribed OpenMP threads spin and waste a shared CPU: one thread is faster there
+                env.update(OMP_NUM_THREADS=TRAIN_THREADS, MKL_NUM_THREADS=TRAIN_THREADS)
+            with open(ROOT / "runs" / f"{stage.name}.log", "a", encoding="utf-8") as log:
+                rc = subprocess.call(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+            if rc:
+                raise SystemExit(f"[{stage.name}] stopped with exit code {rc} after {time.time() - t0:.0f} s "
+                                 f"(see runs/{stage.name}.log; run again to resume)")
+        if export and stage.kind == "train" and stage.export:
+            export_stage(stage, status="trained to the planned step count")
+
+
+# -- export ----------------------------------------------------------------------------------------------
+def _bundle_from_checkpoint(stage: Stage, dest: Path) -> int:
+    """Export the latest checkpoint of a (stopped) stage through its recipe, as the trainer would; returns its step."""
+    from engine.bundle import load_bundle
+    from engine.data import read_pack_metadata
+    from engine.train.checkpoint import latest_checkpoint, load_checkpoint
+    from engine.train.recipes import create_recipe
+
+    ck = latest_checkpoint(stage.out / "checkpoints")
+    if ck is None:
+        raise SystemExit(f"[{stage.name}] has no checkpoint in {stage.out / 'checkpoints'}")
+    meta = json.loads(ck.read_text(encoding="utf-8"))
+    base = load_bundle(BY_NAME[stage.base].bundle) if stage.base else None
+    recipe = create_recipe(stage.recipe, meta["recipe_config"], meta["attributes"], base=base)
+    step = int(load_checkpoint(ck, recipe)["step"])
+    trainer = meta["info"]["trainer"]
+    pack = BY_NAME[stage.pack].pack_path
+    extra = {"data": {"description": "PackDataset", "images": int(read_pack_metadata(pack)["count"])},
+             "training": {stage.recipe: {"steps": step, "batch_size": trainer["batch_size"], "seed": trainer["seed"],
+                                         "precision": trainer["precision"], "config": meta["recipe_config"]}}}
+    recipe.export_bundle(dest, step, extra)
+    return step
+
+
+def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Path:
+    """fp16 copy of the stage's bundle in resources/models/<export>, with validation list, metrics and card."""
+    import tempfile
+
+    import torch
+
+    from engine.bundle import load_bundle, save_bundle
+    from engine.modelcard import write_model_card
+
+    dest = MODELS / (stage.export or stage.name)
+    with tempfile.TemporaryDirectory(dir=ROOT / "runs") as tmp:
+        src = Path(tmp) / "bundle"
+        if from_checkpoint:
+            _bundle_from_checkpoint(stage, src)
+        elif not (stage.bundle / "manifest.json").exists():
+            raise SystemExit(f"[{stage.name}] has no bundle yet (train it, or export --from-checkpoint)")
+        else:
+            shutil.copytree(stage.bundle, src)
+        bundle = load_bundle(src)
+    manifest = dict(bundle.manifest)
+    networks = {k: v for k, v in bundle.networks.items() if k not in stage.drop}
+    manifest["name"] = dest.name
+    manifest["status"] = status
+    manifest["licence"] = LICENCE
+    val = read_validation_list()
+    data = dict(manifest.get("data", {}))
+    data.update(description=DATA_NOTE, licence=LICENCE,
+                validation={"list": os.path.relpath(VAL_LIST, ROOT), "count": len(val), "seed": VAL_SEED, "files": val})
+    manifest["data"] = data
+    training = dict(manifest.get("training", {}))
+    for s in STAGES:  # record the exact command of every stage that contributed
+        if s.kind == "train" and s.recipe in training:
+            training[s.recipe] = {**training[s.recipe], "planned_steps": s.steps, "command": " ".join(command(s, display=True))}
+    manifest["training"] = training
+    manifest["metrics"] = evaluate(bundle, stage)
+    if dest.exists():
+        shutil.rmtree(dest)
+    save_bundle(dest, networks, manifest, tensors=dict(bundle.tensors), dtype=torch.float16)
+    write_model_card(dest)
+    load_bundle(dest)  # it must load
+    mb = sum(p.stat().st_size for p in dest.iterdir()) / 1e6
+    print(f"[{stage.name}] exported {dest} ({mb:.1f} MB): {status}")
+    return dest
+
+
+# -- metrics -------------------------------------------------------------------------------------------
+def validation_faces(resolution: int, attributes: list[str]):
+    """(uint8 (N, R, R, 3), labels (N, A) in {-1, 1}) of the held-out faces, decoded on the fly, never stored."""
+    import numpy as np
+
+    from engine.data import CelebADataset
+
+    ds = CelebADataset([DATA / "img_align_celeba"], DATA / "list_attr_celeba.txt", attributes=attributes,
+                       resolution=resolution, include=read_validation_list())
+    items = [ds.item_uint8(i) for i in range(len(ds))]
+    keep = [(im, lab) for im, lab in items if im is not None]
+    return np.stack([im for im, _ in keep]), np.stack([np.asarray(lab, np.float32) for _, lab in keep])
+
+
+def _classifier():
+    from engine.bundle import load_bundle
+
+    path = MODELS / "classifier64"
+    return load_bundle(path) if (path / "manifest.json").exists() else None
+
+
+def evaluate(bundle, stage: Stage) -> dict:
+    """Metrics on the held-out faces; 'not measured yet (...)' where a prerequisite is missing."""
+    import numpy as np
+    import torch
+
+    from engine.metrics import attribute_accuracy, classifier_outputs, frechet_distance, psnr, ssim
+    from engine.modelcard import not_measured
+
+    torch.manual_seed(0)
+    faces, labels = validation_faces(bundle.resolution, bundle.attributes)
+    out: dict = {"validation_faces": len(faces),
+                 "majority_baseline_attribute_accuracy": float(np.maximum((labels > 0).mean(0), (labels < 0).mean(0)).mean())}
+    clf = _classifier() if bundle.family != "classifier" else bundle
+    if bundle.family == "classifier":
+        acc = attribute_accuracy(bundle, faces, labels, bundle.attributes)
+        out["attribute_accuracy_mean"] = acc.pop("mean")
+        out["attribute_accuracy"] = acc
+        return out
+    to_img = lambda x: ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # noqa: E731
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    y = torch.from_numpy(labels)
+    if bundle.family == "cgan":
+        G = bundle.network("generator")
+        with torch.no_grad():
+            _, aux = bundle.network("discriminator")(x, y)
+            out["discriminator_aux_head_attribute_accuracy"] = float(((aux > 0) == (y > 0)).float().mean())
+            fake = to_img(G(torch.randn(len(x), G.config.z_dim), y))
+        if clf is not None:
+            real_f = classifier_outputs(clf, faces, features=True)
+            fake_f = classifier_outputs(clf, fake, features=True)
+            out["frechet_distance_classifier_features"] = frechet_distance(real_f, fake_f)
+            out["generated_attribute_accuracy"] = attribute_accuracy(clf, fake, labels, bundle.attributes)["mean"]
+        else:
+            out["frechet_distance_classifier_features"] = not_measured("the attribute classifier is not trained yet")
+            out["generated_attribute_accuracy"] = not_measured("the attribute classifier is not trained yet")
+        recon = {}
+        with torch.no_grad():
+            if bundle.has("encoder_z") and bundle.has("encoder_y"):
+                from engine.invert.core import encode
+
+                z, yy = encode(bundle, x)
+                recon["encoders_z_y"] = to_img(G(z, yy))
+            if bundle.has("encoder_domain"):
+                from engine.invert.core import encode
+
+                yy = encode(bundle, x)[1] if bundle.has("encoder_y") else y
+                recon["encoder_domain"] = to_img(G(bundle.network("encoder_domain")(x).float(), yy))
+        for name, rec in recon.items():
+            out[f"reconstruction_psnr_{name}"] = float(np.mean([psnr(a, b) for a, b in zip(faces, rec, strict=True)]))
+            out[f"reconstruction_ssim_{name}"] = float(np.mean([ssim(a, b) for a, b in zip(faces, rec, strict=True)]))
+        if not recon:
+            out["reconstruction_psnr_ssim"] = not_measured("no encoders trained yet (encoder-z/-y/-domain stages)")
+        return out
+    if bundle.family == "elegant":
+        from engine import transfer
+
+        rec = [transfer.render(bundle, transfer.encode(bundle, f)).image for f in faces]
+        out["reconstruction_psnr"] = float(np.mean([psnr(a, b) for a, b in zip(faces, rec, strict=True)]))
+        out["reconstruction_ssim"] = float(np.mean([ssim(a, b) for a, b in zip(faces, rec, strict=True)]))
+        out["transfer_attribute_accuracy"] = not_measured("needs the classifier and a swap protocol; not implemented yet")
+    return out
+
+
+# -- samples and checks ------------------------------------------------------------------------------------
+def samples(bundle_dir: Path, out: Path, rows: int = 8, columns: int = 8, seed: int = 7) -> Path:
+    """Grids of generated faces only (``out``: rows share z, each column the labels of a held-out face; and
+    ``<name>_attributes.png``: column 0 a face, column j+1 the same z with attribute j flipped)."""
+    import torch
+
+    from engine.bundle import load_bundle
+    from engine.images import save_image
+    from engine.train.recipe import image_grid
+
+    bundle = load_bundle(bundle_dir)
+    G = bundle.network("generator")
+    g = torch.Generator().manual_seed(seed)
+    _, labels = validation_faces(bundle.resolution, bundle.attributes)  # only the labels are used
+    ys = torch.from_numpy(labels[torch.randperm(len(labels), generator=g)[:columns].numpy()])
+    z = torch.randn(rows, G.config.z_dim, generator=g)
+    with torch.no_grad():
+        imgs = G(z.repeat_interleave(columns, 0), ys.repeat(rows, 1))
+        # attribute sweep: per row one z and one label vector; column 0 as is, column j+1 with attribute j flipped
+        base_y = ys[:rows]
+        flips = torch.stack([base_y] + [base_y * torch.where(torch.arange(len(bundle.attributes)) == j, -1.0, 1.0)
+                                         for j in range(len(bundle.attributes))], 1)
+        sweep = G(z.repeat_interleave(flips.shape[1], 0), flips.reshape(-1, flips.shape[-1]))
+    save_image(out.with_name(out.stem.replace("_samples", "") + "_attributes.png"),
+               image_grid(sweep, columns=flips.shape[1]))
+    return save_image(out, image_grid(imgs, columns=columns))
+
+
+def compact(pack: Path, out: Path, quality: int = 80) -> float:
+    """A carryable copy of a pack: one WebP per face plus labels.csv (MB); ``facet pack`` turns it back into a pack.
+
+    For a GPU session, whose working tree (carried paths included) must stay under 64 MiB: a 64 px pack of
+    26k faces is 320 MB raw, ~51 MB as JPEG q85, ~27 MB as WebP q80. It lives in the git-ignored packs/.
+    """
+    from PIL import Image
+
+    from engine.data import PackDataset
+
+    ds = PackDataset(pack)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = ["file," + ",".join(ds.attributes)]
+    for i, name in enumerate(ds.files):
+        img, lab = ds.item_uint8(i)
+        name = Path(name).stem + ".webp"
+        Image.fromarray(img).save(out / name, quality=quality)
+        rows.append(name + "," + ",".join(str(int(v)) for v in lab))
+    (out / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return sum(f.stat().st_size for f in out.iterdir()) / 1e6
+
+
+def ship(out: Path) -> list[Path]:
+    """On a GPU box: fp16 copies of every finished stage bundle, split into parts that can come back via $OUT."""
+    import torch
+
+    from engine.bundle import load_bundle, save_bundle
+
+    files = []
+    for st in STAGES:
+        if st.kind != "train" or not done(st):
+            continue
+        b = load_bundle(st.bundle)
+        tmp = ROOT / "runs" / f"{st.name}.fp16"
+        save_bundle(tmp, b.networks, b.manifest, tensors=dict(b.tensors), dtype=torch.float16)
+        data = (tmp / "weights.safetensors").read_bytes()
+        out.mkdir(parents=True, exist_ok=True)
+        files.append(out / f"{st.name}.manifest.json")
+        shutil.copy(tmp / "manifest.json", files[-1])
+        for i in range(0, len(data), PART_BYTES):
+            files.append(out / f"{st.name}.weights.{i // PART_BYTES:02d}")
+            files[-1].write_bytes(data[i : i + PART_BYTES])
+        shutil.rmtree(tmp)
+    return files
+
+
+def unship(folder: Path) -> list[str]:
+    """Here: reassemble shipped parts into runs/<stage>/bundle (fp16), ready for ``export``."""
+    from engine.bundle import load_bundle
+
+    names = []
+    for m in sorted(folder.glob("*.manifest.json")):
+        name = m.name.removesuffix(".manifest.json")
+        dest = BY_NAME[name].bundle
+        dest.mkdir(parents=True, exist_ok=True)
+        parts = sorted(folder.glob(f"{name}.weights.*"))
+        (dest / "weights.safetensors").write_bytes(b"".join(p.read_bytes() for p in parts))
+        shutil.copy(m, dest / "manifest.json")
+        load_bundle(dest)
+        names.append(name)
+    return names
+
+
+def check() -> int:
+    from engine.bundle import load_bundle
+
+    total = 0
+    for d in sorted(p for p in MODELS.iterdir() if (p / "manifest.json").exists()):
+        size = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+        total += size
+        b = load_bundle(d)
+        print(f"{d.name:<16} {size / 1e6:7.1f} MB  {b.family} {b.resolution} px  {b.manifest.get('status', '')}")
+    total_all = sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file())
+    print(f"resources/models total: {total_all / 1e6:.1f} MB (limit {MAX_TOTAL_MB} MB)")
+    return 0 if total_all < MAX_TOTAL_MB * 1e6 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("FACET_THREADS", TRAIN_THREADS or "2")))
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("plan")
+    sub.add_parser("validation-list")
+    r = sub.add_parser("run")
+    r.add_argument("--only", nargs="+", choices=list(BY_NAME))
+    r.add_argument("--no-export", action="store_true")
+    e = sub.add_parser("export")
+    e.add_argument("stage", choices=[s.name for s in STAGES if s.kind == "train"])
+    e.add_argument("--from-checkpoint", action="store_true", help="export the latest checkpoint of a stopped run")
+    e.add_argument("--status", default="trained to the planned step count")
+    s = sub.add_parser("samples")
+    s.add_argument("--bundle", default=str(MODELS / "cgan64"))
+    s.add_argument("--out", default=str(ROOT / "docs" / "img" / "cgan64_samples.png"))
+    c = sub.add_parser("compact", help="WebP folder + labels.csv of a pack, small enough to carry to a GPU session")
+    c.add_argument("--pack", default=str(BY_NAME["celeba64_a12"].pack_path))
+    c.add_argument("--out", default=str(ROOT / "packs" / "celeba64_a12_webp"))
+    c.add_argument("--quality", type=int, default=80)
+    sh = sub.add_parser("ship", help="(GPU box) finished bundles as fp16 parts under OUT, to bring back")
+    sh.add_argument("out")
+    un = sub.add_parser("unship", help="reassemble shipped parts into runs/<stage>/bundle")
+    un.add_argument("folder")
+    sub.add_parser("check")
+    args = p.parse_args(argv)
+    if args.cmd == "plan":
+        for st in STAGES:
+            step = latest_step(st) if st.kind == "train" else 0
+            state = "done" if done(st) else (f"checkpoint at step {step}" if step else "not started")
+            print(f"{st.name:<18} {state:<26} {' '.join(command(st, display=True))}")
+    elif args.cmd == "validation-list":
+        print(f"{len(write_validation_list())} names in {VAL_LIST}")
+    elif args.cmd == "run":
+        if not VAL_LIST.exists():
+            write_validation_list()
+        run([BY_NAME[n] for n in args.only] if args.only else STAGES, export=not args.no_export)
+    elif args.cmd == "export":
+        export_stage(BY_NAME[args.stage], args.status, from_checkpoint=args.from_checkpoint)
+    elif args.cmd == "samples":
+        print(samples(Path(args.bundle), Path(args.out)))
+    elif args.cmd == "compact":
+        print(f"{args.out}: {compact(Path(args.pack), Path(args.out), args.quality):.1f} MB")
+    elif args.cmd == "ship":
+        for f in ship(Path(args.out)):
+            print(f, f.stat().st_size)
+    elif args.cmd == "unship":
+        print("reassembled:", ", ".join(unship(Path(args.folder))))
+    elif args.cmd == "check":
+        return check()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
