@@ -144,6 +144,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=50, help="pairs per attribute for transfer success")
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time = idle single-core latency)")
+    ap.add_argument("--note", default="", help="a paragraph appended to the report (e.g. results of other runs)")
     ap.add_argument("--no-report", action="store_true", help="print only; do not touch docs/benchmarks.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -180,6 +181,8 @@ def main() -> None:
         body += ["", "Attribute transfer success: not measured (no `--classifier` bundle given)."]
     body += ["", "The decoder's residual starts at zero and the own-latent path is trained to stay there, so "
              "reconstruction PSNR says the identity property holds; it does not measure transfer quality."]
+    if args.note:
+        body += ["", args.note]
     text = "\n".join(body)
     print(text)
     if not args.no_report:

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from scipy import linalg
-from scipy.ndimage import correlate1d
 
 from engine.bundle import Bundle
 
@@ -40,9 +38,9 @@ def gaussian_window(sigma: float = SSIM_SIGMA, radius: int = SSIM_RADIUS) -> np.
 
 def _filter_valid(img: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Separable Gaussian filtering of a 2-D array, keeping only windows fully inside (MATLAB 'valid')."""
-    r = len(w) // 2
-    out = correlate1d(correlate1d(img, w, axis=0, mode="constant"), w, axis=1, mode="constant")
-    return out[r:-r, r:-r] if r else out
+    n0, n1 = img.shape[0] - len(w) + 1, img.shape[1] - len(w) + 1
+    rows = sum(wk * img[k : k + n0, :] for k, wk in enumerate(w))
+    return sum(wk * rows[:, k : k + n1] for k, wk in enumerate(w))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
@@ -112,12 +110,16 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         raise ValueError(f"frechet_distance needs two (N >= 2, d) feature sets of equal d, got {a.shape}, {b.shape}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s_a @ s_b)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s_a)) * 1e-6
-        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
-    covmean = np.real(covmean)
-    return float(max(0.0, np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean)))
+    # Tr (Σa Σb)^½ = Tr (Σa^½ Σb Σa^½)^½, and the latter is symmetric PSD: eigenvalues, no scipy needed.
+    root_a = _psd_sqrt(s_a)
+    tr_covmean = float(np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ s_b @ root_a), 0, None)).sum())
+    return float(max(0.0, np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * tr_covmean))
+
+
+def _psd_sqrt(m: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric positive semi-definite matrix via its eigen-decomposition."""
+    vals, vecs = np.linalg.eigh((m + m.T) / 2)
+    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
 
 
 def frechet_to_standard_normal(codes: np.ndarray) -> float:

@@ -16,9 +16,10 @@ from engine.edit.latent import (
     set_attributes,
     slerp,
     store_attribute_vectors,
+    translate,
 )
 
 __all__ = [
     "apply_vector", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
-    "set_attributes", "slerp", "store_attribute_vectors", "stroke_edit", "stroke_edit_job", "upscale", "upscale_job",
+    "set_attributes", "slerp", "store_attribute_vectors", "stroke_edit", "translate", "stroke_edit_job", "upscale", "upscale_job",
 ]

@@ -151,3 +151,12 @@ def interpolate(a: LatentCode, b: LatentCode, t: float, mode: str = "linear") ->
         raise FacetError(f"interpolation mode must be 'linear' or 'slerp', not {mode!r}")
     z = slerp(a.z, b.z, t) if mode == "slerp" else (1 - t) * a.z + t * b.z
     return LatentCode(z.astype(np.float32), ((1 - t) * a.y + t * b.y).astype(np.float32))
+
+
+def translate(image: np.ndarray, bundle: Bundle, values: Mapping[str, float], method: str = "encoder",
+              **invert_options: object) -> np.ndarray:
+    """IcGAN domain translation: invert ``image`` (its own labels come from E_y), decode with ``values`` set."""
+    from engine.invert import invert
+
+    code = invert(image, bundle, method, **invert_options).code
+    return render(bundle, set_attributes(code, bundle, values))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from engine.bundle import Bundle
+from engine.device import autocast
 from engine.errors import NumericalError
 from engine.images import center_square
 from engine.models.cgan import labels_to_y
@@ -115,6 +116,7 @@ class OptimConfig:
     optimize_y: bool = False  # y is optimised through an unconstrained parameter w, y = tanh(w)
     preview_every: int = 10
     lr_decay: bool = True  # cosine decay to 10% — settles the final steps
+    precision: str = "fp32"  # "bf16": autocast the forward passes (faster on CPUs with AVX-512-bf16)
 
 
 @dataclass
@@ -172,8 +174,9 @@ def optimize_latent_job(
 
     for i in range(steps):
         y = current_y()
-        img = G(z, y)
-        loss = objective(z, y, img)
+        with autocast(z.device, config.precision):
+            img = G(z, y)
+            loss = objective(z, y, img).float()
         _check_finite(i, loss, z, config.lr, what)
         with torch.no_grad():  # record the code that produced this loss (before the update)
             better = loss < best_loss

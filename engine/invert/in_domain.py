@@ -15,7 +15,7 @@ from engine.invert.hybrid import start_codes
 from engine.invert.optimize import recon_objective
 from engine.invert.registry import MethodJob, register_method
 
-DEFAULT_LR = 0.03
+DEFAULT_LR = 0.1
 DOMAIN_WEIGHT = 2.0
 
 

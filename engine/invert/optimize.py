@@ -13,7 +13,7 @@ from engine.invert.core import OptimConfig, encode, optimize_latent_job, random_
 from engine.invert.registry import MethodJob, register_method
 from engine.losses import reconstruction_loss
 
-DEFAULT_LR = 0.05
+DEFAULT_LR = 0.1
 
 
 def recon_objective(bundle: Bundle, x: torch.Tensor):

@@ -9,9 +9,17 @@ import pytest
 import torch
 
 from engine.bundle import load_bundle
-from engine.edit import apply_vector, compute_attribute_vectors, interpolate, render, set_attributes, store_attribute_vectors
+from engine.edit import (
+    apply_vector,
+    compute_attribute_vectors,
+    interpolate,
+    render,
+    set_attributes,
+    store_attribute_vectors,
+    translate,
+)
 from engine.errors import BundleError, FacetError
-from engine.invert import LatentCode
+from engine.invert import LatentCode, invert
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +105,13 @@ def test_attribute_vectors_round_trip_through_the_bundle(tiny_cgan_bundle, synth
     moved = apply_vector(code, again, again.attributes[j], 0.5)
     np.testing.assert_allclose(moved.z, code.z + 0.5 * vectors[j].numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(moved.y, code.y)
+
+
+def test_translate_is_invert_then_dial(bundle):
+    face = render(bundle, a_code(5))
+    name = bundle.attributes[0]
+    code = invert(face, bundle, "encoder").code
+    target = -1.0 if code.y[0] > 0 else 1.0
+    out = translate(face, bundle, {name: target})
+    np.testing.assert_array_equal(out, render(bundle, set_attributes(code, bundle, {name: target})))
+    assert np.abs(out.astype(int) - render(bundle, code).astype(int)).mean() > 1.0

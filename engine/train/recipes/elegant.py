@@ -14,6 +14,10 @@ recipe pairs them itself, so it needs no sampler of its own and works unchanged 
    addition to the paper that makes D learn the label condition from the first step (the matching-aware
    discriminator of Reed et al. 2016) — real A, B with label i flipped (``mismatch_weight``).
 
+Rare attributes get few pairs per batch (k is bounded by the faces that have them): use large batches.
+A batch in which no attribute splits (all faces alike) trains reconstruction only; under DDP that must
+not happen on one rank alone, which real data makes practically impossible.
+
 A small reservoir of the faces seen in training (``memory``, checkpointed like a network) supplies the
 sample grids (one row per attribute; columns A, B, C, D, A', B') and, at export, the few hundred faces
 whose mean latent blocks become the bundle's attribute prototypes (see :mod:`engine.transfer`).
