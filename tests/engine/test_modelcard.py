@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 
 from engine.bundle import load_bundle, make_manifest, save_bundle
-from engine.modelcard import CARD_NAME, CELEBA_LICENCE, NOT_MEASURED, not_measured, render_model_card, write_model_card
+from engine.modelcard import (
+    CARD_NAME,
+    CELEBA_LICENCE,
+    NOT_MEASURED,
+    not_measured,
+    render_model_card,
+    write_model_card,
+)
 from engine.models.cgan import Generator
 
 
