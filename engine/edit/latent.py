@@ -24,8 +24,9 @@ VECTORS = "attribute_vectors"
 
 
 @torch.no_grad()
+@torch.inference_mode()
 def render(bundle: Bundle, code: LatentCode) -> np.ndarray:
-    """G(z, y) as uint8 (R, R, 3)."""
+    """G(z, y) as uint8 (R, R, 3); the slider path, so no autograd bookkeeping."""
     G = bundle.network("generator").eval()
     z, y = code_tensors(code, bundle.device)
     return tensor_to_image(G(z, y))
