@@ -62,6 +62,7 @@ class EditSession:
         self.cursor = 0
         self.exemplars: dict[str, np.ndarray] = {}
         self._exemplar_codes: dict[str, Any] = {}
+        self._source_codes: dict[bytes, Any] = {}  # ELEGANT codes of recent source crops: a strength drag encodes once
         self._renders: dict[int, tuple[tuple, np.ndarray]] = {}
         self._small: tuple | None = None  # (size, downscaled photo, scaled slots) for preview_photo
 
@@ -264,7 +265,13 @@ class EditSession:
         code = self._exemplar_codes.get(op.exemplar_ref)
         if code is None:
             code = self._exemplar_codes[op.exemplar_ref] = transfer.encode(bundle, self.exemplars[op.exemplar_ref])
-        out = transfer.transfer_codes(bundle, transfer.encode(bundle, image), code, list(op.attributes), op.strength)
+        key = hashlib.blake2b(image.tobytes(), digest_size=16).digest()
+        source = self._source_codes.get(key)
+        if source is None:
+            if len(self._source_codes) >= 8:
+                self._source_codes.pop(next(iter(self._source_codes)))
+            source = self._source_codes[key] = transfer.encode(bundle, image)
+        out = transfer.transfer_codes(bundle, source, code, list(op.attributes), op.strength)
         return self._fit(out)
 
     def edited_faces(self) -> list[int]:
