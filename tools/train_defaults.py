@@ -156,7 +156,16 @@ def done(stage: Stage) -> bool:
     if not mpath.exists():
         return False
     training = json.loads(mpath.read_text(encoding="utf-8")).get("training", {})
-    return int(training.get(stage.recipe, {}).get("steps", 0)) >= stage.steps
+    if int(training.get(stage.recipe, {}).get("steps", 0)) < stage.steps:
+        return False
+    if stage.base:  # stale when the base was trained further after this stage was built on it
+        base = BY_NAME[stage.base]
+        bpath = base.bundle / "manifest.json"
+        if not bpath.exists():
+            return False
+        base_training = json.loads(bpath.read_text(encoding="utf-8")).get("training", {})
+        return all(training.get(k, {}).get("steps") == v.get("steps") for k, v in base_training.items())
+    return True
 
 
 def latest_step(stage: Stage) -> int:
