@@ -47,8 +47,12 @@ class Op:
         return self.kind
 
     def merge_key(self) -> tuple | None:
-        """Consecutive operations with the same non-None key collapse into the last one (slider drags)."""
-        return None
+        """Consecutive operations with the same non-None key collapse into the last one (slider drags).
+
+        Operations with a non-zero ``gesture`` field (one drag of one control) merge per face and name.
+        """
+        gesture = getattr(self, "gesture", 0)
+        return (self.kind, self.face, getattr(self, "name", None), gesture) if gesture else None
 
 
 def op_from_dict(data: dict[str, Any]) -> Op:
@@ -112,9 +116,6 @@ class SetAttribute(Op):
     def describe(self) -> str:
         return f"{plain_name(self.name)} {self.value:+.2f}"
 
-    def merge_key(self) -> tuple | None:
-        return (self.kind, self.face, self.name, self.gesture) if self.gesture else None
-
 
 @register_op
 @dataclass(frozen=True)
@@ -128,9 +129,6 @@ class ApplyVector(Op):
 
     def describe(self) -> str:
         return f"{plain_name(self.name)} vector {self.strength:+.2f}"
-
-    def merge_key(self) -> tuple | None:
-        return (self.kind, self.face, self.name, self.gesture) if self.gesture else None
 
 
 @register_op
@@ -146,9 +144,6 @@ class Dial(Op):
 
     def describe(self) -> str:
         return f"{plain_name(self.name)} {self.value:+.2f}"
-
-    def merge_key(self) -> tuple | None:
-        return (self.kind, self.face, self.name, self.gesture) if self.gesture else None
 
 
 @register_op
