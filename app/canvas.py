@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
+from app.drops import FileDrops
 from app.qimage import to_array, to_pixmap
 
 MODES = ("pan", "brush", "mask", "box")
@@ -49,7 +50,7 @@ class SplitPixmapItem(QGraphicsPixmapItem):
             painter.drawLine(QPointF(x, r.top()), QPointF(x, r.bottom()))
 
 
-class Canvas(QGraphicsView):
+class Canvas(FileDrops, QGraphicsView):
     faceClicked = Signal(int)
     boxDrawn = Signal(object)  # (x0, y0, x1, y1) in photo pixels
     strokesChanged = Signal(bool)  # True when something is painted
@@ -259,18 +260,3 @@ class Canvas(QGraphicsView):
                 self.boxDrawn.emit((r.left(), r.top(), r.right(), r.bottom()))
             return
         super().mouseReleaseEvent(event)
-
-    # -- drag and drop --------------------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.filesDropped.emit(paths)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.drops import FileDrops
 from engine.images import IMAGE_EXTENSIONS
 from engine.ops import plain_name
 
@@ -41,7 +42,7 @@ def thumbnail(path: Path, size: int = THUMB) -> QPixmap:
     return QPixmap.fromImage(reader.read())
 
 
-class ExemplarList(QListWidget):
+class ExemplarList(FileDrops, QListWidget):
     filesDropped = Signal(list)
 
     def __init__(self, parent=None) -> None:
@@ -51,19 +52,6 @@ class ExemplarList(QListWidget):
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setAcceptDrops(True)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        event.acceptProposedAction()
-        self.filesDropped.emit(paths)
 
 
 class ExemplarPanel(QWidget):

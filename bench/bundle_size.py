@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import runpy
 import sys
 from pathlib import Path
 
@@ -23,17 +23,9 @@ TARGET_MB = 900
 MB = 1024 * 1024
 
 
-def tree_size(path: Path) -> int:
-    """Bytes of regular files under ``path`` (symlinks not followed: what unpacking writes)."""
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            p = Path(dirpath) / f
-            if not p.is_symlink():
-                total += p.stat().st_size
-    return total
+# One size rule for the build and this report; packaging/ is a folder of scripts (and its name is taken
+# by the PyPI `packaging` module), so the function is taken from the file.
+tree_size = runpy.run_path(str(ROOT / "packaging" / "build.py"))["tree_size"]
 
 
 def largest_parts(folder: Path, n: int = 8) -> list[tuple[str, int]]:

@@ -35,6 +35,8 @@ def version() -> str:
 
 def tree_size(path: Path) -> int:
     """Bytes of the regular files under ``path`` (symlinks not followed: what unpacking writes)."""
+    if path.is_file():
+        return path.stat().st_size
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:

@@ -5,33 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engine.cli import face as face_cli
 from engine.face import align_face, detect_faces, paste_back, paste_region
 from engine.images import load_image
-
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "images"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def fixture(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} is absent")
-    return path
+from tests.helpers import FIXTURES, require
 
 
 def run(*argv: str) -> int:
@@ -48,7 +30,7 @@ def test_cli_is_registered():
 
 
 def test_detect_json(capsys):
-    assert run("detect", str(fixture("exif_orientation_3.jpg")), "--json") == 0
+    assert run("detect", str(require(FIXTURES / "exif_orientation_3.jpg")), "--json") == 0
     out = json.loads(capsys.readouterr().out)
     assert out["width"] == 256 and len(out["faces"]) == 1
     face = out["faces"][0]
@@ -56,16 +38,16 @@ def test_detect_json(capsys):
 
 
 def test_detect_no_face_exit_code(capsys):
-    assert run("detect", str(fixture("no_face_gradient.png"))) == 1
+    assert run("detect", str(require(FIXTURES / "no_face_gradient.png"))) == 1
     assert "0 face(s)" in capsys.readouterr().out
 
 
 def test_align_writes_crop(tmp_path, capsys):
     out = tmp_path / "crop.png"
-    assert run("align", str(fixture("exif_orientation_1.jpg")), "-o", str(out), "--resolution", "64") == 0
+    assert run("align", str(require(FIXTURES / "exif_orientation_1.jpg")), "-o", str(out), "--resolution", "64") == 0
     crop = load_image(out)
     assert crop.shape == (64, 64, 3)
-    assert run("align", str(fixture("exif_orientation_1.jpg")), "-o", str(tmp_path / "m.png"), "--box", "90", "32", "132", "86") == 0
+    assert run("align", str(require(FIXTURES / "exif_orientation_1.jpg")), "-o", str(tmp_path / "m.png"), "--box", "90", "32", "132", "86") == 0
     assert load_image(tmp_path / "m.png").shape == (128, 128, 3)
 
 
@@ -73,14 +55,14 @@ def test_align_without_face_is_a_clear_error(tmp_path):
     from engine.errors import NoFaceError
 
     with pytest.raises(NoFaceError, match="draw a box"):
-        run("align", str(fixture("tiny_8x8.png")), "-o", str(tmp_path / "x.png"))
+        run("align", str(require(FIXTURES / "tiny_8x8.png")), "-o", str(tmp_path / "x.png"))
 
 
 def test_prepare_dataset_lists_failures(tmp_path, capsys):
     raw = tmp_path / "raw"
     raw.mkdir()
     for name in ("exif_orientation_1.jpg", "exif_orientation_6.jpg", "no_face_gradient.png", "truncated_half.jpg"):
-        shutil.copy(fixture(name), raw / name)
+        shutil.copy(require(FIXTURES / name), raw / name)
     out = tmp_path / "aligned"
     assert run("prepare-dataset", str(raw), str(out), "--json") == 0
     result = json.loads(capsys.readouterr().out)
@@ -97,7 +79,7 @@ def test_prepare_dataset_lists_failures(tmp_path, capsys):
 @pytest.mark.slow
 def test_fifty_megapixel_photo_detect_small_paste_full():
     """8660 x 5773: detection runs on a 1280 px copy; paste-back only touches the face's rectangle."""
-    astronaut = load_image(fixture("exif_orientation_1.jpg"))
+    astronaut = load_image(require(FIXTURES / "exif_orientation_1.jpg"))
     photo = np.full((5773, 8660, 3), 120, np.uint8)
     photo[1000:3048, 3000:5048] = np.asarray(Image.fromarray(astronaut).resize((2048, 2048), Image.Resampling.BILINEAR))
     faces = detect_faces(photo)

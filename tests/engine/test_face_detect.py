@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from engine.errors import ImageLoadError, NoFaceError
 from engine.face import Face, detect_faces, require_face
 from engine.face.detect import detection_copy
 from engine.images import load_image
+from tests.helpers import FIXTURES, require
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "images"
 ASTRONAUT = FIXTURES / "exif_orientation_1.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI box has 2 shared cores: OpenMP spinning makes the small P-Net convolutions 5-10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def fixture(name: str) -> Path:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} is absent")
-    return path
 
 
 def check_face_geometry(face: Face) -> None:
@@ -46,7 +31,7 @@ def check_face_geometry(face: Face) -> None:
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    return load_image(fixture("exif_orientation_1.jpg"))
+    return load_image(require(FIXTURES / "exif_orientation_1.jpg"))
 
 
 def test_astronaut_face_box_and_landmarks(astronaut):
@@ -63,7 +48,7 @@ def test_astronaut_face_box_and_landmarks(astronaut):
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientations_all_upright_and_agree(astronaut, orientation):
-    image = load_image(fixture(f"exif_orientation_{orientation}.jpg"))
+    image = load_image(require(FIXTURES / f"exif_orientation_{orientation}.jpg"))
     assert image.shape == astronaut.shape
     faces = detect_faces(image)
     assert len(faces) == 1
@@ -77,14 +62,14 @@ def test_exif_orientations_all_upright_and_agree(astronaut, orientation):
              "palette_P.png", "webp.webp", "tiff.tif", "progressive.jpg"]
 )
 def test_awkward_modes_still_find_the_face(name):
-    faces = detect_faces(load_image(fixture(name)))
+    faces = detect_faces(load_image(require(FIXTURES / name)))
     assert len(faces) == 1
     check_face_geometry(faces[0])
 
 
 @pytest.mark.parametrize("name", ["tiny_8x8.png", "no_face_gradient.png"])
 def test_no_face_gives_empty_list_and_clear_error(name):
-    image = load_image(fixture(name))
+    image = load_image(require(FIXTURES / name))
     assert detect_faces(image) == []
     with pytest.raises(NoFaceError, match="no face found in the .* draw a box"):
         require_face(image)
@@ -99,7 +84,7 @@ def test_small_faces_are_not_reported(astronaut):
                                   "bomb_30000x30000.png"])
 def test_corrupt_files_raise_image_load_error(name):
     with pytest.raises(ImageLoadError):
-        load_image(fixture(name))
+        load_image(require(FIXTURES / name))
 
 
 def test_bad_arrays_are_refused():
