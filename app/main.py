@@ -102,6 +102,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="facet-studio", description="Facet Studio face editor")
     parser.add_argument("path", nargs="?", help="a photo or a .facet project to open")
     parser.add_argument("--self-test", action="store_true", help="check this installation without a window")
+    parser.add_argument("--log", metavar="FILE", help="with --self-test: also write its results to FILE")
     parser.add_argument("--no-models", action="store_true", help="start without loading the default models")
     parser.add_argument("--quit-after", type=int, metavar="MS", help=argparse.SUPPRESS)  # smoke tests: close itself
     return parser.parse_args(argv)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test:
         from app.selftest import run
 
-        return run([])
+        return run(["--log", args.log] if args.log else [])
     from app.paths import log_dir
 
     folder = log_dir()

@@ -8,7 +8,10 @@ worker turns exceptions into messages.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class RequestHandlers:
@@ -64,9 +67,22 @@ class RequestHandlers:
         if self.cgan is None:
             raise FacetError("generating exemplar faces needs a cGAN model (File > Load model...)")
         out = Path(folder)
-        for name, image in generate_exemplars(self.cgan, per_attribute):
+        for name, image in generate_exemplars(self.cgan, per_attribute, judge=self._judge()):
             save_image(out / f"{name}.png", image)
         self.exemplarsGenerated.emit(str(out))
+
+    def _judge(self):
+        """The default attribute classifier (picks generated exemplars that show their attribute), if shipped."""
+        from app.selftest import find_bundle, models_dir
+        from engine.bundle import load_bundle
+        from engine.errors import BundleError
+
+        path = find_bundle(models_dir(), "classifier")
+        try:
+            return load_bundle(path, self.device) if path is not None else None
+        except BundleError as exc:
+            log.warning("exemplars are generated without the classifier: %s", exc)
+            return None
 
     def _do_set_device(self, device: str) -> None:
         self.device_pref = device

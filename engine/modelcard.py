@@ -29,7 +29,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())
+        return ", ".join(f"{k} ({_fmt(v)})" if isinstance(v, Mapping) else f"{k} {_fmt(v)}" for k, v in value.items())
     return str(value)
 
 

@@ -309,7 +309,7 @@ class EditSession:
             if i not in slots:
                 slots[i] = scaled_slot(self._slot(i), w / size[0], h / size[1])
             crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
-            out = paste_face(out, crop, slots[i])
+            out = paste_face(out, crop, slots[i], fast=True)
         return out.copy() if out is small else out
 
     # -- long constrained edits (their results become operations) -----------------------------------

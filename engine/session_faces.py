@@ -141,11 +141,13 @@ def crop_to_photo(photo_layer: np.ndarray, slot: FaceSlot, resolution: int) -> n
     return np.array(warp(np.ascontiguousarray(photo_layer), slot.transform, (resolution, resolution)))
 
 
-def paste_face(photo: np.ndarray, crop: np.ndarray, slot: FaceSlot) -> np.ndarray:
-    """``crop`` (the edited face) blended back where the slot came from; other pixels stay unchanged."""
-    from engine.face import paste_back
+def paste_face(photo: np.ndarray, crop: np.ndarray, slot: FaceSlot, fast: bool = False) -> np.ndarray:
+    """``crop`` (the edited face) blended back where the slot came from; other pixels stay unchanged.
 
-    return paste_back(photo, crop, slot.aligned)
+    ``fast``: bilinear resampling, for previews while dragging."""
+    from engine.face import PasteConfig, paste_back
+
+    return paste_back(photo, crop, slot.aligned, config=PasteConfig(fast=fast))
 
 
 def paste_bounds(slot: FaceSlot, photo_shape: tuple[int, ...], side: int) -> tuple[int, int, int, int]:

@@ -29,11 +29,10 @@ class SessionModels:
 
     @property
     def resolution(self) -> int:
-        if self.cgan is not None:
-            return self.cgan.resolution
-        if self.elegant is not None:
-            return self.elegant.resolution
-        return NO_MODEL_RESOLUTION
+        """The face-crop side: the larger model's, so a 128 px ELEGANT edit is not fed an upsampled 64 px crop
+        (a smaller model's renders are resized to it; inversion resizes its input)."""
+        sides = [b.resolution for b in (self.cgan, self.elegant) if b is not None]
+        return max(sides) if sides else NO_MODEL_RESOLUTION
 
     def describe(self) -> dict[str, Any]:
         out = {}
@@ -56,23 +55,33 @@ def method_for_preset(preset: str, cgan: Bundle) -> str:
     raise FacetError(f"no inversion method of preset {preset!r} works with {cgan.name} (its networks: {sorted(cgan.networks)})")
 
 
-def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0, judge: Bundle | None = None,
+                       candidates: int = 8) -> list[tuple[str, np.ndarray]]:
     """Synthetic exemplar faces from the cGAN: for each attribute, faces with it on (+1) and off (-1).
 
     The gallery's bundled samples are made this way (never CelebA photos). Returns (name, image) pairs,
-    e.g. ("Smiling+1_0", uint8 (R, R, 3)); the other attributes are random in {-1, +1}.
+    e.g. ("Smiling+1_0", uint8 (R, R, 3)); the other attributes are random in {-1, +1}. With a ``judge``
+    (a classifier bundle) ``candidates`` faces are drawn per wanted one and the ones the classifier finds
+    most clearly on (or off) are kept: a weak generator does not always show what it was asked for, and an
+    exemplar that lacks its attribute transfers nothing.
     """
     from engine import edit
     from engine.invert import LatentCode
+    from engine.metrics import classifier_outputs
 
     rng = np.random.default_rng(seed)
     z_dim = int(cgan.network("generator").config.z_dim)
+    draws = per_attribute * (max(candidates, 1) if judge is not None else 1)
     out = []
     for k, name in enumerate(cgan.attributes):
         for sign in (1, -1):
-            for j in range(per_attribute):
+            faces = []
+            for _ in range(draws):
                 y = rng.choice([-1.0, 1.0], size=len(cgan.attributes)).astype(np.float32)
                 y[k] = sign
-                code = LatentCode(rng.standard_normal(z_dim).astype(np.float32), y)
-                out.append((f"{name}{sign:+d}_{j}", edit.render(cgan, code)))
+                faces.append(edit.render(cgan, LatentCode(rng.standard_normal(z_dim).astype(np.float32), y)))
+            if judge is not None and name in judge.attributes:
+                score = sign * classifier_outputs(judge, np.stack(faces))[:, judge.attributes.index(name)]
+                faces = [faces[j] for j in np.argsort(-score, kind="stable")]
+            out += [(f"{name}{sign:+d}_{j}", faces[j]) for j in range(per_attribute)]
     return out

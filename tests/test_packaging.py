@@ -172,6 +172,17 @@ def test_selftest_fails_clearly_without_models(tmp_path, monkeypatch, capsys, an
     assert (tmp_path / "log.txt").read_text().endswith("exit code 1\n")
 
 
+def test_the_app_entry_point_passes_log_to_the_selftest(tmp_path, monkeypatch, capsys, any_qapp):
+    """``facet-studio --self-test --log FILE`` (the unfrozen gui-script) writes the same log as the bundle."""
+    from app.main import main
+
+    monkeypatch.setenv("FACET_MODELS_DIR", str(tmp_path))
+    assert main(["--self-test", "--log", str(tmp_path / "self-test.txt")]) == 1
+    log = (tmp_path / "self-test.txt").read_text()
+    assert "FAIL model cgan" in log and log.endswith("exit code 1\n")
+    capsys.readouterr()
+
+
 @pytest.mark.slow
 def test_selftest_passes_with_tiny_models(tmp_path):
     """Every check passes against random tiny bundles (found by family, whatever their folder names)."""

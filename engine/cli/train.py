@@ -116,8 +116,6 @@ def _check_sources(opts: dict[str, Any]) -> None:
 
 
 def _dataset(opts: dict[str, Any], attributes: list[str] | None, resolution: int):
-    from engine.errors import DatasetError
-
     if opts["synthetic"]:
         from engine.data import SyntheticFaces
 
@@ -125,10 +123,7 @@ def _dataset(opts: dict[str, Any], attributes: list[str] | None, resolution: int
     if opts["pack"]:
         from engine.data import PackDataset
 
-        ds = PackDataset(opts["pack"])
-        if attributes is not None and attributes != ds.attributes:
-            raise DatasetError(f"{opts['pack']}: the pack holds attributes {ds.attributes}, not {attributes}")
-        return ds
+        return PackDataset(opts["pack"], attributes)
     from engine.cli.data import _dataset as celeba_dataset
 
     ns = argparse.Namespace(**{k: opts[k] for k in ("images", "labels", "partition", "split", "include", "exclude")})

@@ -162,7 +162,8 @@ def read_pack_metadata(path: str | os.PathLike) -> dict:
 class PackDataset(Dataset):
     """A training pack loaded into memory; items ``(image, y)`` like :class:`CelebADataset`."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, attributes: list[str] | None = None) -> None:
+        """``attributes``: keep only these of the pack's label columns, in this order (default: all)."""
         self.path = Path(path)
         meta = read_pack_metadata(self.path)
         shapes = meta.pop("_shapes")
@@ -194,6 +195,12 @@ class PackDataset(Dataset):
             )
         if n and not bool(((self.labels == 1) | (self.labels == -1)).all()):
             raise DatasetError(f"{self.path}: labels must all be +1 or -1")
+        if attributes is not None and attributes != self.attributes:
+            missing = [a for a in attributes if a not in self.attributes]
+            if missing:
+                raise DatasetError(f"{self.path}: the pack has no labels for {missing}; it holds {self.attributes}")
+            self.labels = self.labels[:, [self.attributes.index(a) for a in attributes]].contiguous()
+            self.attributes = list(attributes)
         self.source_note = str(meta.get("source", ""))
         self.skipped_at_build = list(meta.get("skipped", []))
         self.metadata = meta

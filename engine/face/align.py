@@ -90,8 +90,11 @@ def crop_matrix(face: Face, resolution: int) -> np.ndarray:
     return compose(square, canvas_matrix(face))
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resample ``image`` into an output of ``size`` (w, h) where out = matrix(photo); outside is black."""
+def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int],
+         resample: Image.Resampling = Image.Resampling.BICUBIC) -> np.ndarray:
+    """Resample ``image`` into an output of ``size`` (w, h) where out = matrix(photo); outside is black.
+
+    ``resample``: bicubic by default; bilinear is about twice as fast (live previews while dragging)."""
     inv = invert_affine(matrix)  # output → photo
     zoom = np.sqrt(abs(np.linalg.det(inv[:, :2])))  # photo pixels per output pixel
     factor = int(zoom // 2) if zoom >= 4 else 1
@@ -116,7 +119,7 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.nda
     c = inv[:, 2] + a @ np.array([-0.5, -0.5]) + 0.5
     coeffs = (a[0, 0], a[0, 1], c[0], a[1, 0], a[1, 1], c[1])
     pil = Image.fromarray(np.ascontiguousarray(src))
-    return np.asarray(pil.transform(size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BICUBIC))
+    return np.asarray(pil.transform(size, Image.Transform.AFFINE, coeffs, resample=resample))
 
 
 def align_face(image: np.ndarray, face: Face, resolution: int = 128) -> AlignedFace:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from PIL import Image
 
 from engine.face.align import AlignedFace, apply_affine, compose, invert_affine, warp
 
@@ -25,6 +26,7 @@ class PasteConfig:
     feather: float = 0.15  # fraction of the radius over which the edit fades out
     color_match: bool = True
     max_gain: float = 1.25  # clamp for the contrast correction of colour matching
+    fast: bool = False  # bilinear instead of bicubic resampling: for live previews while a slider moves
 
 
 def _crop_matrix(aligned: AlignedFace, crop_side: int) -> np.ndarray:
@@ -67,9 +69,10 @@ def _mask(to_crop: np.ndarray, size: tuple[int, int], side: int, cfg: PasteConfi
 def _color_transfer(src: np.ndarray, ref: np.ndarray, ring: np.ndarray, max_gain: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel gain and offset making ``src``'s mean/std on ``ring`` equal to ``ref``'s there.
 
-    Statistics come from a sparse grid of ring pixels (about 20k at most): plenty for a mean and a std.
+    Statistics come from a sparse grid of the rectangle's pixels (about 20k, the ring a part of them): plenty
+    for a mean and a std.
     """
-    step = max(1, int(np.sqrt(ring.size / 80_000)))
+    step = max(1, int(np.sqrt(ring.size / 20_000)))  # ring.size: the whole rectangle; the ring is a part
     sub = ring[::step, ::step]
     if sub.sum() < 16:
         return np.ones(3, np.float32), np.zeros(3, np.float32)
@@ -98,16 +101,23 @@ def paste_back(photo: np.ndarray, edited_crop: np.ndarray, aligned: AlignedFace,
         return out
     size = (x1 - x0, y1 - y0)
     rect_to_crop = compose(_crop_matrix(aligned, side), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
-    warped = warp(edited, invert_affine(rect_to_crop), size)
+    resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
+    warped = warp(edited, invert_affine(rect_to_crop), size, resample)
     alpha, d = _mask(rect_to_crop, size, side, cfg)
     original = photo[y0:y1, x0:x1]
     gain, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
     if cfg.color_match:
         gain, offset = _color_transfer(warped, original, (d >= 1.0 - cfg.feather) & (d < 1.0), cfg.max_gain)
-    a = alpha[..., None]
     region = original.astype(np.float32)
-    blended = region + (warped * gain + offset - region) * a
-    np.clip(blended + 0.5, 0, 255, out=blended)
-    # Where alpha is 0 the original bytes stay (not a float round trip).
-    out[y0:y1, x0:x1] = np.where(a > 0, blended.astype(np.uint8), original)
+    blended = warped.astype(np.float32)  # region + (warped·gain + offset − region)·alpha, in place (speed)
+    blended *= gain
+    blended += offset
+    blended -= region
+    blended *= alpha[..., None]
+    blended += region
+    blended += 0.5
+    np.clip(blended, 0, 255, out=blended)
+    # Where alpha is 0 this is exactly the original byte: region holds integers, and (x − region)·0 + region + 0.5
+    # truncates back to region.
+    out[y0:y1, x0:x1] = blended.astype(np.uint8)
     return out

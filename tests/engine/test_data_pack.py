@@ -31,6 +31,18 @@ def test_round_trip_synthetic(tmp_path):
     assert torch.equal(xb[1], ds[13][0]) and torch.equal(yb[0], ds[0][1])
 
 
+def test_a_subset_of_the_attributes_can_be_chosen(tmp_path):
+    ds = SyntheticFaces(12, 16, seed=3, attributes=["Smiling", "Bangs", "Eyeglasses"])
+    build_pack(ds, tmp_path / "p.safetensors")
+    sub = PackDataset(tmp_path / "p.safetensors", attributes=["Eyeglasses", "Smiling"])
+    assert sub.attributes == ["Eyeglasses", "Smiling"]
+    for i in (0, 7):
+        assert sub[i][1].tolist() == [ds[i][1][2].item(), ds[i][1][0].item()]
+    assert sub.batch([7])[1][0].tolist() == sub[7][1].tolist()
+    with pytest.raises(DatasetError, match="no labels for \\['Male'\\]"):
+        PackDataset(tmp_path / "p.safetensors", attributes=["Male"])
+
+
 def test_round_trip_celeba_with_unreadable_image(tmp_path):
     d = tmp_path / "imgs"
     d.mkdir()

@@ -108,6 +108,8 @@ def test_pick_pairs_splits_the_batch_by_the_step_attribute():
     assert i == 0 and len(pos) == 2
     i, pos, neg = ElegantRecipe.pick_pairs(torch.ones(4, 3), step=5)
     assert len(pos) == 0 and len(neg) == 0
+    i, pos, neg = ElegantRecipe.pick_pairs(y, step=1, max_pairs=1)  # capped: the first pair only
+    assert i == 0 and pos.tolist() == [0] and neg.tolist() == [1]
 
 
 def test_sample_memory_is_a_bounded_reservoir():

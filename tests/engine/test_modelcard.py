@@ -23,7 +23,8 @@ def _manifest() -> dict:
         status="early, under-trained checkpoint (step 120 of 2000)", licence=CELEBA_LICENCE,
         data={"description": "CelebA test", "images": 1000, "validation": {"list": "v.txt", "count": 500, "files": ["1.jpg"]}},
         training={"cgan": {"steps": 120, "batch_size": 64, "config": {"z_dim": 8}, "command": "facet train cgan --steps 2000"}},
-        metrics={"psnr": 21.23456, "fid_classifier": not_measured("no classifier yet")},
+        metrics={"psnr": 21.23456, "fid_classifier": not_measured("no classifier yet"),
+                 "transfer_success": {"Smiling": {"pairs": 50, "added": 0.9}, "Male": {"pairs": 40, "added": 0.5}}},
     ), gen
 
 
@@ -38,6 +39,7 @@ def test_card_states_licence_status_steps_and_metrics() -> None:
     assert "| psnr | 21.23 |" in card
     assert f"| fid_classifier | {NOT_MEASURED} (no classifier yet) |" in card
     assert "500 faces listed in `v.txt`" in card
+    assert "| transfer_success | Smiling (pairs 50, added 0.9), Male (pairs 40, added 0.5) |" in card
     assert "1.jpg" not in card  # the file list stays in the manifest
 
 

@@ -295,6 +295,21 @@ def test_generate_exemplars_labels_each_face_by_attribute(bundles):
     assert not np.array_equal(faces[0][1], faces[1][1])
 
 
+def test_a_judge_keeps_the_candidates_that_show_their_attribute_most(tiny_cgan_bundle, tiny_classifier_bundle):
+    from engine.metrics import classifier_outputs
+    from engine.session import generate_exemplars
+
+    cgan, judge = load_bundle(tiny_cgan_bundle), load_bundle(tiny_classifier_bundle)
+    pool = generate_exemplars(cgan, per_attribute=4, seed=3)  # the same draws, unjudged: 4 per (attribute, sign)
+    chosen = generate_exemplars(cgan, per_attribute=1, seed=3, judge=judge, candidates=4)
+    assert len(chosen) == 2 * len(cgan.attributes)
+    for g, (name, image) in enumerate(chosen):
+        attr, sign = name[:-4], (1 if name[-4] == "+" else -1)
+        group = np.stack([img for _, img in pool[4 * g:4 * g + 4]])
+        scores = sign * classifier_outputs(judge, group)[:, judge.attributes.index(attr)]
+        np.testing.assert_array_equal(image, group[int(np.argmax(scores))])
+
+
 def test_elegant_dials_without_a_cgan(bundles, photo):
     s = EditSession(photo, elegant=bundles[1], detect=False)
     assert s.face_attributes(0) == {n: 0.0 for n in ATTRS}  # no inversion needed
@@ -326,3 +341,19 @@ def test_a_trained_tiny_cgan_edits_through_the_session(tiny_cgan_bundle, photo):
     assert not np.array_equal(s.render_face(0), before)
     restored = EditSession.from_dict(s.to_dict(), cgan)
     np.testing.assert_array_equal(restored.render_photo(), s.render_photo())
+
+
+def test_crops_take_the_larger_model_resolution(tmp_path, bundles, photo):
+    """A 32 px cGAN with a 64 px ELEGANT: faces are cropped at 64 so ELEGANT sees full detail; cGAN renders
+    are resized to the crop."""
+    cgan, _ = bundles
+    elegant64 = load_bundle(make_elegant_bundle(tmp_path / "e64", resolution=64))
+    s = EditSession(photo, cgan, elegant64)
+    assert s.resolution == 64 and s.faces[0].crop.shape == (64, 64, 3)
+    drive(s.invert_face_job(0, "encoder"))
+    s.apply(SetAttribute(0, "Smiling", 1.0))
+    assert s.render_face(0).shape == (64, 64, 3)
+    ref = s.add_exemplar(np.full((80, 80, 3), 30, np.uint8), align=False)
+    s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
+    assert s.render_face(0).shape == (64, 64, 3)
+    assert EditSession(photo, cgan, None).resolution == 32

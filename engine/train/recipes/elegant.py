@@ -94,6 +94,7 @@ class ElegantRecipe(Recipe):
         rec_weight: float = 10.0
         adv_weight: float = 1.0
         mismatch_weight: float = 1.0  # real faces with a flipped label i count as fake for D (matching-aware D)
+        max_pairs: int = 0  # at most this many pairs per step (0: no cap); bounds the cost of common attributes
         prototype_images: int = 300  # faces remembered for sample grids and export prototypes
         sample_rows: int = 6
 
@@ -129,14 +130,18 @@ class ElegantRecipe(Recipe):
 
     # -- one step ---------------------------------------------------------------------------------
     @staticmethod
-    def pick_pairs(y: torch.Tensor, step: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        """(attribute i, indices with it, as many without it) for this step; k = 0 when no attribute splits."""
+    def pick_pairs(y: torch.Tensor, step: int, max_pairs: int = 0) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(attribute i, indices with it, as many without it) for this step; k = 0 when no attribute splits.
+
+        ``max_pairs`` > 0 caps k: a large batch then finds pairs for rare attributes (eyeglasses, moustache)
+        without making the steps of common ones (smiling, male) proportionally more expensive.
+        """
         n = y.shape[1]
         for offset in range(n):
             i = (step - 1 + offset) % n
             pos = torch.nonzero(y[:, i] > 0).flatten()
             neg = torch.nonzero(y[:, i] <= 0).flatten()
-            k = min(len(pos), len(neg))
+            k = min(len(pos), len(neg), max_pairs or len(pos))
             if k:
                 return i, pos[:k], neg[:k]
         empty = torch.zeros(0, dtype=torch.long, device=y.device)
@@ -170,7 +175,7 @@ class ElegantRecipe(Recipe):
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
         x, y = batch
         self.nets["memory"].add(x, y)
-        i, pos, neg = self.pick_pairs(y, step)
+        i, pos, neg = self.pick_pairs(y, step, self.config.max_pairs)
         if not len(pos):  # no attribute splits this batch: reconstruction only
             with self.autocast():
                 z, skips = self.nets["encoder"](x)

@@ -1,0 +1,73 @@
+"""How well ELEGANT transfers attributes, judged by the project's attribute classifier (issue 4's protocol).
+
+For each attribute i of the bundle that the classifier knows, held-out faces are paired: a source *without*
+i gets the block of an exemplar *with* it ("add"), and the reverse ("remove"). A transfer succeeded when
+the classifier then decides the source has (or lacks) i. A transfer should also leave the source's other
+attributes alone: "others unchanged" is the fraction of (transfer, other attribute) decisions that are the
+same on the output as on the source itself. Used by ``bench/elegant.py`` and the model card export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.bundle import Bundle
+
+
+@dataclass
+class AttributeTransfer:
+    """Transfer success of one attribute over ``pairs`` source/exemplar pairs (each way)."""
+
+    name: str
+    pairs: int
+    added: float  # fraction of "add" transfers the classifier calls present
+    removed: float  # fraction of "remove" transfers the classifier calls absent
+    others_unchanged: float  # fraction of the other attributes' decisions left as on the source
+
+    @property
+    def present_afterwards(self) -> float:
+        """Both directions together: the transferred attribute is as the exemplar has it."""
+        return (self.added + self.removed) / 2
+
+
+def transfer_success(bundle: Bundle, classifier: Bundle, faces: Sequence[np.ndarray], labels: np.ndarray,
+                     pairs: int = 50, strength: float = 1.0) -> list[AttributeTransfer]:
+    """Per attribute: add / remove success and others unchanged over up to ``pairs`` pairs each way.
+
+    ``faces`` are uint8 images, ``labels`` (N, len(bundle.attributes)) their true attributes (> 0 = present),
+    which pick the pairs; the judgements are the classifier's.
+    """
+    from engine import transfer as T
+    from engine.metrics import classifier_outputs
+
+    labels = np.asarray(labels)
+    known = [n for n in bundle.attributes if n in classifier.attributes]
+    cols = [classifier.attributes.index(n) for n in known]
+    decide = lambda images: classifier_outputs(classifier, images)[:, cols] > 0  # noqa: E731
+    codes: dict[int, T.ElegantCode] = {}
+
+    def code(i: int) -> T.ElegantCode:
+        if i not in codes:
+            codes[i] = T.encode(bundle, faces[i])
+        return codes[i]
+
+    out = []
+    for j, name in enumerate(known):
+        b = bundle.attributes.index(name)
+        with_i, without = np.flatnonzero(labels[:, b] > 0)[:pairs], np.flatnonzero(labels[:, b] <= 0)[:pairs]
+        k = min(len(with_i), len(without))
+        if not k:
+            continue
+        sources = np.concatenate([without[:k], with_i[:k]])
+        exemplars = np.concatenate([with_i[:k], without[:k]])
+        results = [T.transfer_codes(bundle, code(s), code(e), [name], strength)
+                   for s, e in zip(sources, exemplars, strict=True)]
+        after, before = decide(results), decide([faces[s] for s in sources])
+        others = np.arange(len(known)) != j
+        out.append(AttributeTransfer(
+            name=name, pairs=int(k), added=float(after[:k, j].mean()), removed=float((~after[k:, j]).mean()),
+            others_unchanged=float((after[:, others] == before[:, others]).mean()) if others.any() else 1.0))
+    return out
