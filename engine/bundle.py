@@ -50,6 +50,12 @@ class Bundle:
         return int(self.manifest["resolution"])
 
     @property
+    def crop_resolution(self) -> int:
+        """The face-crop side the bundle edits at: its resolution unless the manifest's ``crop_resolution`` is
+        larger (an ELEGANT model trained at 64 px whose upsampled residual is added to a 128 px crop)."""
+        return max(self.resolution, int(self.manifest.get("crop_resolution", self.resolution)))
+
+    @property
     def attributes(self) -> list[str]:
         return list(self.manifest["attributes"])
 

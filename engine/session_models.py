@@ -29,9 +29,10 @@ class SessionModels:
 
     @property
     def resolution(self) -> int:
-        """The face-crop side: the larger model's, so a 128 px ELEGANT edit is not fed an upsampled 64 px crop
-        (a smaller model's renders are resized to it; inversion resizes its input)."""
-        sides = [b.resolution for b in (self.cgan, self.elegant) if b is not None]
+        """The face-crop side: the largest any model edits at (:attr:`Bundle.crop_resolution`), so an ELEGANT
+        edit is never fed an upsampled smaller crop (a smaller model's renders are resized to it; inversion
+        resizes its input; ELEGANT adds its upsampled residual to the crop)."""
+        sides = [b.crop_resolution for b in (self.cgan, self.elegant) if b is not None]
         return max(sides) if sides else NO_MODEL_RESOLUTION
 
     def describe(self) -> dict[str, Any]:

@@ -10,8 +10,11 @@ the latent carries attribute ``bundle.attributes[i]``:
 - dial: the same with the bundle's *prototypes* (mean block over positive / negative training faces):
   ``+v`` moves towards the positive prototype by ``v``, ``-v`` towards the negative one.
 
-Images go in as uint8 (H, W, 3) of any size (centre square, resized to the bundle's resolution) and come
-out as uint8 (R, R, 3). Strength 0 is the identity; values up to :data:`MAX_STRENGTH` extrapolate.
+Images go in as uint8 (H, W, 3). The networks run at the bundle's resolution R, but the residual is added
+to the face at its own size: a square face of side >= R (a 128 px crop with a 64 px model) is kept as it
+is, its downscaled copy is encoded and the decoder's residual is upsampled onto it, so the untouched detail
+of the larger crop survives and the output has the input's side. Other images are centre-squared and
+resized to R. Strength 0 is the identity; values up to :data:`MAX_STRENGTH` extrapolate.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class ElegantCode:
 
     latent: torch.Tensor  # (1, n_attrs·k, S, S)
     skips: list[torch.Tensor]  # the encoder's intermediate features (U-Net skips), finest first
-    image: torch.Tensor  # (1, 3, R, R) in [-1, 1]: what the residual is added to
+    image: torch.Tensor  # (1, 3, R', R') in [-1, 1], R' >= R: what the (upsampled) residual is added to
     block_channels: int  # channels per attribute block
 
     def block(self, index: int) -> torch.Tensor:
@@ -99,16 +102,24 @@ def check_request(bundle: Bundle, attributes: Sequence[str], strength: Strength 
     return _index(bundle, attributes)
 
 
-def to_tensor(bundle: Bundle, image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) of any size → (1, 3, R, R) in [-1, 1] on the bundle's device (centre square)."""
+def to_tensor(bundle: Bundle, image: np.ndarray, keep_size: bool = False) -> torch.Tensor:
+    """uint8 (H, W, 3) → (1, 3, R, R) in [-1, 1] on the bundle's device (centre square, resized to R).
+
+    ``keep_size``: a square image of side >= R keeps its side (see the module docstring)."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise FacetError(f"expected an RGB uint8 image (H, W, 3), got {arr.dtype} {arr.shape}")
     r = bundle.resolution
-    if arr.shape[:2] != (r, r):
+    square_and_larger = arr.shape[0] == arr.shape[1] >= r
+    if arr.shape[:2] != (r, r) and not (keep_size and square_and_larger):
         arr = center_square(arr, r)
     x = torch.from_numpy(np.array(arr, dtype=np.uint8)).to(bundle.device)  # a writable copy
     return x.permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+
+
+def _model_size(x: torch.Tensor, r: int) -> torch.Tensor:
+    """A (1, 3, R', R') image at the networks' resolution R (area average: no aliasing)."""
+    return x if x.shape[-1] == r else torch.nn.functional.interpolate(x, size=(r, r), mode="area")
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -122,8 +133,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def encode(bundle: Bundle, image: np.ndarray) -> ElegantCode:
     """Encode one face (any size; centre square) for later cheap re-rendering."""
     _check_bundle(bundle)
-    x = to_tensor(bundle, image)
-    latent, skips = bundle.network("encoder")(x)
+    x = to_tensor(bundle, image, keep_size=True)
+    latent, skips = bundle.network("encoder")(_model_size(x, bundle.resolution))
     return ElegantCode(latent=latent, skips=skips, image=x, block_channels=_block_channels(bundle))
 
 
@@ -133,6 +144,9 @@ def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None
     _check_bundle(bundle)
     latent = code.latent if latent is None else latent
     res = bundle.network("decoder").residual(latent, code.latent, code.skips)
+    side = code.image.shape[-1]
+    if res.shape[-1] != side:
+        res = torch.nn.functional.interpolate(res.float(), size=(side, side), mode="bilinear", align_corners=False)
     out = to_uint8(code.image + res)
     residual = (res[0].float().permute(1, 2, 0) * 127.5).cpu().numpy()
     return Rendering(image=out, residual=residual)

@@ -69,6 +69,7 @@ class Stage:
     export: str | None = None
     drop: tuple[str, ...] = ()  # networks left out of the exported bundle (training-only discriminators)
     attributes: list[str] = field(default_factory=lambda: list(ATTRIBUTES))
+    crop_resolution: int | None = None  # the face crop the exported bundle edits (> resolution: upsampled residual)
 
     @property
     def out(self) -> Path:
@@ -92,12 +93,13 @@ STAGES: list[Stage] = [
     Stage("encoder_y64", "train", "encoder-y", pack="celeba64_a12", steps=1500, base="encoder_z64", export="cgan64"),
     Stage("encoder_domain64", "train", "encoder-domain", pack="celeba64_a12", steps=1500, base="encoder_y64",
           sets=["latent_adversarial=true"], export="cgan64"),
-    Stage("celeba128_a12", "pack", resolution=128),
-    # batch 64 so that rare attributes (Mustache 4 %, Eyeglasses 6 %) find pairs in most batches; max_pairs caps
-    # the cost of the common ones (Smiling, Male) at 12 pairs, ~2 s per step at 128 px on one core
-    Stage("elegant128", "train", "elegant", pack="celeba128_a12", resolution=128, steps=4000, batch_size=64,
-          sets=["max_pairs=12", "prototype_images=1000"], export="elegant128", drop=("disc_full", "disc_half"),
-          attributes=["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Male", "Mustache"]),
+    # ELEGANT at 64 px, its upsampled residual added to a 128 px crop (crop_resolution): at 128 px a step costs
+    # 3.3 s here, so the planned 4000 steps would take 3.7 h of CPU — over the 2.5 h a run may take. Batch 64 so
+    # that rare attributes (Mustache 4 %, Eyeglasses 6 %) find pairs in most batches; max_pairs caps the cost of
+    # the common ones (Smiling, Male) at 12 pairs.
+    Stage("elegant64", "train", "elegant", pack="celeba64_a12", resolution=64, steps=8000, batch_size=64,
+          sets=["max_pairs=12", "prototype_images=1000"], export="elegant64", drop=("disc_full", "disc_half"),
+          attributes=["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Male", "Mustache"], crop_resolution=128),
 ]
 #: Multiply every stage's step count (e.g. FACET_STEPS_SCALE=8 on a GPU, where 64 px steps take milliseconds).
 STEPS_SCALE = float(os.environ.get("FACET_STEPS_SCALE", "1"))
@@ -250,6 +252,8 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
     networks = {k: v for k, v in bundle.networks.items() if k not in stage.drop}
     manifest["name"] = dest.name
     manifest["status"] = status
+    if stage.crop_resolution:
+        manifest["crop_resolution"] = stage.crop_resolution
     manifest["licence"] = LICENCE
     val = read_validation_list()
     data = dict(manifest.get("data", {}))
@@ -393,6 +397,92 @@ def samples(bundle_dir: Path, out: Path, rows: int = 8, columns: int = 8, seed: 
     return save_image(out, image_grid(imgs, columns=columns))
 
 
+def photo_edits(out_dir: Path) -> list[Path]:
+    """Edits of the public-domain astronaut portrait (never a CelebA face) with the default models.
+
+    ``cgan64_photo_edits.png``: the aligned crop, its hybrid inversion, then each attribute dialled to +1 / -1;
+    ``elegant64_photo_edits.png`` (one row per attribute): the crop, the bundled exemplar with the attribute,
+    the transfer of that attribute, then the prototype dial at +1 and -1.
+    """
+    import numpy as np
+    import torch
+
+    from engine import edit, transfer
+    from engine.bundle import load_bundle
+    from engine.images import load_image, resize, save_image
+    from engine.invert import invert
+    from engine.ops import plain_name
+    from engine.session_faces import find_faces
+    from engine.train.recipe import image_grid
+
+    photo = load_image(ROOT / "resources" / "samples" / "astronaut.png")
+    side = 128
+    crop = find_faces(photo, side)[0].crop
+    as_tensor = lambda im: torch.from_numpy(np.array(resize(im, (side, side)))).permute(2, 0, 1).float() / 127.5 - 1  # noqa: E731
+    written = []
+    cgan = load_bundle(MODELS / "cgan64")
+    code = invert(crop, cgan, "hybrid", seed=0).code
+    tiles = [crop, edit.render(cgan, code)]
+    for name in cgan.attributes[:6]:
+        tiles += [edit.render(cgan, edit.set_attributes(code, cgan, {name: v})) for v in (1.0, -1.0)]
+    written.append(save_image(out_dir / "cgan64_photo_edits.png", image_grid(torch.stack([as_tensor(t) for t in tiles]), columns=len(tiles))))
+    print("cgan64_photo_edits.png columns: crop, reconstruction, " + ", ".join(
+        f"{plain_name(n)} +1/-1" for n in cgan.attributes[:6]))
+    elegant_dir = MODELS / "elegant64"
+    if (elegant_dir / "manifest.json").exists():
+        elegant = load_bundle(elegant_dir)
+        rows = []
+        for name in elegant.attributes:
+            exemplar = load_image(EXEMPLARS / f"{plain_name(name)} (yes).png")
+            rows += [crop, exemplar, transfer.transfer(elegant, crop, exemplar, [name]),
+                     transfer.dial(elegant, crop, {name: 1.0}), transfer.dial(elegant, crop, {name: -1.0})]
+        written.append(save_image(out_dir / "elegant64_photo_edits.png",
+                                  image_grid(torch.stack([as_tensor(t) for t in rows]), columns=5)))
+    return written
+
+
+EXEMPLARS = ROOT / "resources" / "exemplars"
+
+
+def exemplars(out: Path = EXEMPLARS, per_attribute: int = 1, candidates: int = 24, side: int = 128) -> list[Path]:
+    """The exemplar gallery's bundled faces: generated by the default cGAN (never CelebA photos).
+
+    For each attribute of the default ELEGANT model (else the cGAN's), a face with it and one without,
+    each the candidate the classifier finds most clearly so; saved at ``side`` px (Lanczos from the cGAN's
+    resolution) with a README saying where they come from.
+    """
+    from PIL import Image
+
+    from engine.bundle import load_bundle
+    from engine.ops import plain_name
+    from engine.session_models import generate_exemplars
+    from engine.transfer import FAMILY
+
+    cgan = load_bundle(MODELS / "cgan64")
+    elegant = next((d for d in sorted(MODELS.iterdir()) if (d / "manifest.json").exists()
+                    and json.loads((d / "manifest.json").read_text())["family"] == FAMILY), None)
+    wanted = json.loads((elegant / "manifest.json").read_text())["attributes"] if elegant else cgan.attributes
+    faces = generate_exemplars(cgan, per_attribute, seed=11, judge=_classifier(), candidates=candidates)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    paths = []
+    for name, image in faces:
+        attr, sign = name[:-4], name[-4]
+        if attr in wanted:
+            stem = f"{plain_name(attr)} ({'yes' if sign == '+' else 'no'})" + (f" {name[-1]}" if per_attribute > 1 else "")
+            paths.append(out / f"{stem}.png")
+            Image.fromarray(image).resize((side, side), Image.Resampling.LANCZOS).save(paths[-1], optimize=True)
+    (out / "README.md").write_text(
+        "# Bundled exemplar faces\n\n"
+        "Faces **generated** by the default conditional GAN (`resources/models/cgan64`), not photos of anyone: for\n"
+        "each attribute of the default ELEGANT model one face generated with it and one without, each the most\n"
+        f"convincing of {candidates} candidates as judged by the default attribute classifier. Made by\n"
+        "`python tools/train_defaults.py exemplars`. The cGAN was trained on CelebA (non-commercial research\n"
+        "only); no CelebA image is stored here.\n", encoding="utf-8")
+    return paths
+
+
 def compact(pack: Path, out: Path, quality: int = 80) -> float:
     """A carryable copy of a pack: one WebP per face plus labels.csv (MB); ``facet pack`` turns it back into a pack.
 
@@ -497,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     un = sub.add_parser("unship", help="reassemble shipped parts into runs/<stage>/bundle")
     un.add_argument("folder")
     sub.add_parser("check")
+    sub.add_parser("exemplars", help="generated exemplar faces for the gallery, in resources/exemplars")
+    sub.add_parser("photo-edits", help="grids of edits of the public-domain sample photo, in docs/img")
     args = p.parse_args(argv)
     if args.cmd == "plan":
         for st in STAGES:
@@ -522,6 +614,12 @@ def main(argv: list[str] | None = None) -> int:
         print("reassembled:", ", ".join(unship(Path(args.folder))))
     elif args.cmd == "check":
         return check()
+    elif args.cmd == "photo-edits":
+        for path in photo_edits(ROOT / "docs" / "img"):
+            print(path)
+    elif args.cmd == "exemplars":
+        for path in exemplars():
+            print(path)
     return 0
 
 

@@ -126,11 +126,13 @@ def test_sample_memory_is_a_bounded_reservoir():
     assert set(mem.state_dict()) == {"images", "labels", "seen"}  # checkpointed with the networks
 
 
-def test_train_step_updates_and_reports(synthetic_dataset):
+@pytest.mark.parametrize("rec_loss", ["l1", "mse"])
+def test_train_step_updates_and_reports(synthetic_dataset, rec_loss):
     from engine.train.recipes import create_recipe
 
     recipe = create_recipe("elegant", {"resolution": 32, "block_channels": 4, "base_channels": 8, "max_channels": 16,
-                                       "disc_channels": 8, "latent_size": 4, "prototype_images": 16},
+                                       "disc_channels": 8, "latent_size": 4, "prototype_images": 16,
+                                       "rec_loss": rec_loss},
                            synthetic_dataset.attributes)
     recipe.to(torch.device("cpu"), "fp32")
     x, y = zip(*(synthetic_dataset[i] for i in range(16)), strict=True)
@@ -141,6 +143,14 @@ def test_train_step_updates_and_reports(synthetic_dataset):
     grid = recipe.sample_grid(1)
     assert grid.dtype == np.uint8 and grid.ndim == 3
     assert grid.shape[1] == 6 * 34 + 2  # columns A, B, C, D, A', B'
+
+
+def test_unknown_reconstruction_loss_is_refused(synthetic_dataset):
+    from engine.errors import FacetError
+    from engine.train.recipes import create_recipe
+
+    with pytest.raises(FacetError, match="rec_loss must be l1 or mse"):
+        create_recipe("elegant", {"resolution": 32, "rec_loss": "huber"}, synthetic_dataset.attributes)
 
 
 def test_checkpoint_restores_networks_and_memory(synthetic_dataset, tmp_path):

@@ -135,6 +135,28 @@ def test_any_image_size_is_centre_cropped(bundle, faces):
     assert psnr(out, faces[0]) > 25  # the centre square is the face again
 
 
+def test_a_larger_square_crop_keeps_its_size_and_detail(bundle, faces, tmp_path):
+    """A 96 px crop with a 32 px model: the networks see its downscaled copy, the residual is upsampled onto it."""
+    from tests.engine.test_session import make_elegant_bundle
+
+    big = np.repeat(np.repeat(faces[0], 3, axis=0), 3, axis=1).astype(np.int16)
+    big[::2, ::2] += 12  # fine detail a 32 px model cannot represent
+    big = np.clip(big, 0, 255).astype(np.uint8)
+    own = T.reconstruct(bundle, big)
+    assert own.shape == (96, 96, 3)
+    assert psnr(own, big) > 30  # the detail survives: only the (small, smooth) own residual is added
+    noisy = load_bundle(make_elegant_bundle(tmp_path / "random"))  # a decoder whose residuals are large
+    small = np.round(big.reshape(32, 3, 32, 3, 3).mean(axis=(1, 3))).astype(np.uint8)  # what the model sees
+    out_big = T.transfer(noisy, big, faces[1], ["Smiling", "Blond_Hair"]).astype(np.float64)
+    out_small = T.transfer(noisy, small, faces[1], ["Smiling", "Blond_Hair"]).astype(np.float64)
+    res_big = (out_big - big).reshape(32, 3, 32, 3, 3).mean(axis=(1, 3))  # back at the model's resolution
+    res_small = out_small - small
+    assert np.abs(res_small).mean() > 2.0  # a real edit ...
+    # ... and the same one, upsampled (bilinear up then area down smooths this random, high-frequency residual)
+    assert np.corrcoef(res_big.ravel(), res_small.ravel())[0, 1] > 0.8
+    np.testing.assert_allclose(res_big.mean(axis=(0, 1)), res_small.mean(axis=(0, 1)), atol=1.5)
+
+
 def test_clear_errors(bundle, faces, tmp_path):
     with pytest.raises(FacetError, match="Wavy_Hair"):
         T.transfer(bundle, faces[0], faces[1], ["Wavy_Hair"])

@@ -357,3 +357,12 @@ def test_crops_take_the_larger_model_resolution(tmp_path, bundles, photo):
     s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
     assert s.render_face(0).shape == (64, 64, 3)
     assert EditSession(photo, cgan, None).resolution == 32
+    # a 32 px ELEGANT whose manifest asks for 64 px crops: its upsampled residual lands on the 64 px crop
+    elegant32 = load_bundle(make_elegant_bundle(tmp_path / "e32"))
+    elegant32.manifest["crop_resolution"] = 64
+    s = EditSession(photo, cgan, elegant32)
+    assert s.resolution == 64 and s.faces[0].crop.shape == (64, 64, 3)
+    ref = s.add_exemplar(np.full((80, 80, 3), 30, np.uint8), align=False)
+    s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
+    out = s.render_face(0)
+    assert out.shape == (64, 64, 3) and not np.array_equal(out, s.faces[0].crop)

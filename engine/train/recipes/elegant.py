@@ -92,6 +92,7 @@ class ElegantRecipe(Recipe):
         beta1: float = 0.5
         gan: str = "lsgan"  # lsgan | hinge
         rec_weight: float = 10.0
+        rec_loss: str = "l1"  # l1 | mse: mse does not pull small residuals to exactly zero (the paper uses it)
         adv_weight: float = 1.0
         mismatch_weight: float = 1.0  # real faces with a flipped label i count as fake for D (matching-aware D)
         max_pairs: int = 0  # at most this many pairs per step (0: no cap); bounds the cost of common attributes
@@ -103,6 +104,8 @@ class ElegantRecipe(Recipe):
         c = config
         if not attributes:
             raise FacetError("ELEGANT needs at least one attribute to transfer")
+        if c.rec_loss not in ("l1", "mse"):
+            raise FacetError(f"rec_loss must be l1 or mse, not {c.rec_loss!r}")
         if c.gan not in GANS:
             raise FacetError(f"gan must be one of {', '.join(GANS)}, not {c.gan!r}")
         n = len(attributes)
@@ -147,6 +150,9 @@ class ElegantRecipe(Recipe):
         empty = torch.zeros(0, dtype=torch.long, device=y.device)
         return (step - 1) % n, empty, empty
 
+    def _rec(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(out, target) if self.config.rec_loss == "mse" else F.l1_loss(out, target)
+
     def _adv(self, logits: torch.Tensor, real: bool, for_disc: bool) -> torch.Tensor:
         if self.config.gan == "lsgan":
             return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
@@ -179,7 +185,7 @@ class ElegantRecipe(Recipe):
         if not len(pos):  # no attribute splits this batch: reconstruction only
             with self.autocast():
                 z, skips = self.nets["encoder"](x)
-                rec = F.l1_loss(self.nets["decoder"](x, z, z, skips).float(), x)
+                rec = self._rec(self.nets["decoder"](x, z, z, skips).float(), x)
             self.step("gen", self.config.rec_weight * rec)
             return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0}
         a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
@@ -202,7 +208,7 @@ class ElegantRecipe(Recipe):
         self.step("disc", d_real + d_fake)
         with self.autocast():
             adv = sum(self._adv(lg.float(), True, False) for lg in self._disc_logits(torch.cat([c, d]), torch.cat([yc, yd])))
-            rec = F.l1_loss(a2.float(), a) + F.l1_loss(b2.float(), b)
+            rec = self._rec(a2.float(), a) + self._rec(b2.float(), b)
         self.step("gen", self.config.rec_weight * rec + self.config.adv_weight * adv)
         return {"rec": rec.item(), "adv_g": adv.item(), "d_real": d_real.item(), "d_fake": d_fake.item(),
                 "pairs": float(k)}
