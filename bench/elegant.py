@@ -107,7 +107,7 @@ def reconstruction(bundle, faces: list[np.ndarray]) -> tuple[float, float]:
     p, s = [], []
     for face in faces:
         out = T.reconstruct(bundle, face)
-        ref = T.to_uint8(T.to_tensor(bundle, face))  # the input at the bundle's resolution
+        ref = T.to_uint8(T.to_tensor(bundle, face, keep_size=True))  # the input as the transfer sees it
         p.append(min(psnr(out, ref), 100.0))  # identical images (inf) count as 100 dB
         s.append(ssim(out, ref))
     return float(np.mean(p)), float(np.mean(s))
@@ -156,8 +156,8 @@ def main() -> None:
     if args.bundle and args.data == "celeba":  # a default model: its own attributes, faces no model trained on
         from bench.inversion import load_faces
 
-        faces, labels, _, source = load_faces(bundle, args.n_val, CELEBA, None)
-        what += f"; {len(faces)} {source}"
+        faces, labels, _, source = load_faces(bundle, args.n_val, CELEBA, None, bundle.crop_resolution)
+        what += f"; {len(faces)} {source} at {bundle.crop_resolution} px"
     else:
         faces, labels = held_out(held, args.n_val)
     params = sum(p.numel() for r in ("encoder", "decoder") for p in bundle.network(r).parameters())
@@ -165,7 +165,8 @@ def main() -> None:
     with torch.inference_mode():
         lat = latency(bundle, faces, args.repeats)
     rec_psnr, rec_ssim = reconstruction(bundle, faces)
-    body = [f"Model: {what}; encoder + decoder {params / 1e6:.1f} M parameters, {bundle.resolution} px, CPU.", ""]
+    crop = f" (applied to {faces[0].shape[0]} px crops: residual upsampled)" if faces[0].shape[0] != bundle.resolution else ""
+    body = [f"Model: {what}; encoder + decoder {params / 1e6:.1f} M parameters, {bundle.resolution} px{crop}, CPU.", ""]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     body.append(markdown_table(
         ["CPU latency", "median wall ms", "best wall ms", "median CPU ms", "target"],

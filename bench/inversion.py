@@ -29,21 +29,23 @@ CELEBA = ROOT.parent / "shared" / "datasets" / "celeba"
 HELD_OUT = ROOT / "resources" / "models" / "validation_faces.txt"
 
 
-def load_faces(bundle, n: int, celeba: Path, split: str | None):
-    """(uint8 images, labels (n, A) for the bundle's attributes, their names) of held-out faces."""
+def load_faces(bundle, n: int, celeba: Path, split: str | None, resolution: int | None = None):
+    """(uint8 images, labels (n, A) for the bundle's attributes, their names) of held-out faces, at
+    ``resolution`` (default: the bundle's)."""
     from engine.data import CelebADataset, read_labels
     from engine.invert.core import tensor_to_image
 
     labels = celeba / "list_attr_celeba.txt"
     attrs = [a for a in bundle.attributes if a in read_labels(labels).names]
     dirs = [celeba / "img_align_celeba", celeba / "img_align_celeba_half"]
+    resolution = resolution or bundle.resolution
     if split:
-        ds = CelebADataset(dirs, labels, attributes=attrs, resolution=bundle.resolution, split=split,
+        ds = CelebADataset(dirs, labels, attributes=attrs, resolution=resolution, split=split,
                            partition=celeba / "list_eval_partition.txt")
         source = f"CelebA partition split {split!r}"
     else:
         names = [ln.strip() for ln in HELD_OUT.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-        ds = CelebADataset(dirs, labels, attributes=attrs, resolution=bundle.resolution, include=names)
+        ds = CelebADataset(dirs, labels, attributes=attrs, resolution=resolution, include=names)
         source = f"held-out CelebA faces ({HELD_OUT.relative_to(ROOT)})"
     n = min(n, len(ds))
     images, ys = [], []

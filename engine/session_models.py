@@ -62,9 +62,10 @@ def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0, judg
 
     The gallery's bundled samples are made this way (never CelebA photos). Returns (name, image) pairs,
     e.g. ("Smiling+1_0", uint8 (R, R, 3)); the other attributes are random in {-1, +1}. With a ``judge``
-    (a classifier bundle) ``candidates`` faces are drawn per wanted one and the ones the classifier finds
-    most clearly on (or off) are kept: a weak generator does not always show what it was asked for, and an
-    exemplar that lacks its attribute transfers nothing.
+    (a classifier bundle) ``candidates`` faces are drawn per wanted one: a weak generator does not always
+    show what it was asked for, and an exemplar that lacks its attribute transfers nothing. Among the
+    candidates the judge agrees with, the ones the cGAN's discriminator finds most realistic are kept (the
+    judge's most extreme scores tend to go to the strangest images); the others follow by the judge's score.
     """
     from engine import edit
     from engine.invert import LatentCode
@@ -76,13 +77,31 @@ def generate_exemplars(cgan: Bundle, per_attribute: int = 2, seed: int = 0, judg
     out = []
     for k, name in enumerate(cgan.attributes):
         for sign in (1, -1):
-            faces = []
+            faces, labels = [], []
             for _ in range(draws):
                 y = rng.choice([-1.0, 1.0], size=len(cgan.attributes)).astype(np.float32)
                 y[k] = sign
                 faces.append(edit.render(cgan, LatentCode(rng.standard_normal(z_dim).astype(np.float32), y)))
+                labels.append(y)
             if judge is not None and name in judge.attributes:
-                score = sign * classifier_outputs(judge, np.stack(faces))[:, judge.attributes.index(name)]
-                faces = [faces[j] for j in np.argsort(-score, kind="stable")]
+                agrees = sign * classifier_outputs(judge, np.stack(faces))[:, judge.attributes.index(name)]
+                realism = _realism(cgan, faces, np.stack(labels))
+                # agreeing first, the most realistic of them first; then the rest, the judge's best first
+                order = np.lexsort((np.where(agrees > 0, -realism, -agrees), agrees <= 0))
+                faces = [faces[j] for j in order]
             out += [(f"{name}{sign:+d}_{j}", faces[j]) for j in range(per_attribute)]
     return out
+
+
+def _realism(cgan: Bundle, faces: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """The cGAN discriminator's real/fake logit per face (0 for every face when the bundle has no D)."""
+    import torch
+
+    from engine.invert.core import image_to_tensor
+
+    if not cgan.has("discriminator"):
+        return np.zeros(len(faces))
+    x = torch.cat([image_to_tensor(f, cgan.resolution, cgan.device) for f in faces])
+    with torch.inference_mode():
+        adv, _ = cgan.network("discriminator")(x, torch.from_numpy(labels).to(cgan.device))
+    return adv.float().flatten().cpu().numpy()

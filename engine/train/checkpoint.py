@@ -8,6 +8,7 @@ checkpoint; a crash mid-write leaves at most an orphan tensor file that is ignor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -129,6 +130,18 @@ def save_checkpoint(folder: Path, step: int, recipe: Recipe, info: dict[str, Any
     return jpath
 
 
+def saved_config(meta: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """The checkpoint's recipe settings, with the default of every setting added since it was written (a run
+    from before a setting existed ran with its default), as JSON sees them."""
+    saved = dict(meta["recipe_config"])
+    for f in dataclasses.fields(recipe.config):
+        if f.name not in saved and f.default is not dataclasses.MISSING:
+            saved[f.name] = f.default
+        elif f.name not in saved and f.default_factory is not dataclasses.MISSING:
+            saved[f.name] = f.default_factory()
+    return json.loads(json.dumps(saved))
+
+
 def load_checkpoint(path: Path, recipe: Recipe) -> dict[str, Any]:
     """Restore modules, optimisers, scalers, RNGs and extra state into ``recipe``; returns the JSON metadata."""
     try:
@@ -139,7 +152,7 @@ def load_checkpoint(path: Path, recipe: Recipe) -> dict[str, Any]:
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise FacetError(f"{path}: not a version {VERSION} training checkpoint")
     config = json.loads(json.dumps(recipe.config_dict()))  # as JSON sees it (tuples become lists)
-    if meta["recipe"] != recipe.name or meta["recipe_config"] != config or meta["attributes"] != recipe.attributes:
+    if meta["recipe"] != recipe.name or saved_config(meta, recipe) != config or meta["attributes"] != recipe.attributes:
         raise FacetError(
             f"{path}: this checkpoint is for recipe {meta['recipe']!r} with config {meta['recipe_config']} and "
             f"attributes {meta['attributes']}; it cannot resume a different setup (use a new --out folder)"

@@ -295,19 +295,31 @@ def test_generate_exemplars_labels_each_face_by_attribute(bundles):
     assert not np.array_equal(faces[0][1], faces[1][1])
 
 
-def test_a_judge_keeps_the_candidates_that_show_their_attribute_most(tiny_cgan_bundle, tiny_classifier_bundle):
+def test_a_judge_keeps_realistic_candidates_that_show_their_attribute(tiny_cgan_bundle, tiny_classifier_bundle):
     from engine.metrics import classifier_outputs
-    from engine.session import generate_exemplars
+    from engine.session_models import _realism, generate_exemplars
 
     cgan, judge = load_bundle(tiny_cgan_bundle), load_bundle(tiny_classifier_bundle)
     pool = generate_exemplars(cgan, per_attribute=4, seed=3)  # the same draws, unjudged: 4 per (attribute, sign)
     chosen = generate_exemplars(cgan, per_attribute=1, seed=3, judge=judge, candidates=4)
     assert len(chosen) == 2 * len(cgan.attributes)
+    rng = np.random.default_rng(3)  # replay the labels the candidates were drawn with
     for g, (name, image) in enumerate(chosen):
         attr, sign = name[:-4], (1 if name[-4] == "+" else -1)
         group = np.stack([img for _, img in pool[4 * g:4 * g + 4]])
-        scores = sign * classifier_outputs(judge, group)[:, judge.attributes.index(attr)]
-        np.testing.assert_array_equal(image, group[int(np.argmax(scores))])
+        labels = []
+        for _ in range(4):
+            y = rng.choice([-1.0, 1.0], size=len(cgan.attributes)).astype(np.float32)
+            y[cgan.attributes.index(attr)] = sign
+            rng.standard_normal(cgan.network("generator").config.z_dim)
+            labels.append(y)
+        agrees = sign * classifier_outputs(judge, group)[:, judge.attributes.index(attr)]
+        realism = _realism(cgan, list(group), np.stack(labels))
+        if (agrees > 0).any():
+            best = int(np.flatnonzero(agrees > 0)[np.argmax(realism[agrees > 0])])
+        else:
+            best = int(np.argmax(agrees))
+        np.testing.assert_array_equal(image, group[best])
 
 
 def test_elegant_dials_without_a_cgan(bundles, photo):

@@ -97,6 +97,23 @@ def test_resume_refuses_a_different_setup(synthetic_dataset, tmp_path):
         Trainer(recipe, data, TrainConfig(tmp_path, steps=2, batch_size=16, device="cpu", resume=True)).run()
 
 
+def test_resume_accepts_a_checkpoint_from_before_a_new_setting(synthetic_dataset, tmp_path):
+    """A setting added to a recipe after a run started is taken at its default, so the run resumes; a setting
+    the checkpoint records with another value still refuses."""
+    data = _small(synthetic_dataset)
+    _trainer(data, tmp_path, 1, checkpoint_every=1).run()
+    ckpt = latest_checkpoint(tmp_path / "checkpoints")
+    meta = json.loads(ckpt.read_text())
+    default_lr = meta["recipe_config"].pop("lr")  # as written before "lr" existed
+    ckpt.write_text(json.dumps(meta))
+    result = _trainer(data, tmp_path, 2, resume=True).run()
+    assert result.steps == 2
+    meta["recipe_config"]["lr"] = default_lr * 2
+    latest_checkpoint(tmp_path / "checkpoints").write_text(json.dumps(meta))
+    with pytest.raises(FacetError, match="cannot resume a different setup"):
+        _trainer(data, tmp_path, 3, resume=True).run()
+
+
 def test_refuses_mismatched_data(synthetic_dataset, tmp_path):
     recipe = create_recipe("cgan", {**TINY, "resolution": 64}, synthetic_dataset.attributes, seed=0)
     with pytest.raises(DatasetError, match="32 px"):
