@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import dialogs
+from app import dialogs, gc_main
 from app.actions import ActionsMixin
 from app.attributes import AttributePanel
 from app.canvas import Canvas
@@ -49,6 +49,9 @@ FIRST_RUN = (
 class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
     def __init__(self, host: WorkerHost | None = None, prefs: Preferences | None = None) -> None:
         super().__init__()
+        from PySide6.QtCore import QCoreApplication
+
+        gc_main.install(QCoreApplication.instance())  # no garbage collection in the worker thread
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.prefs = prefs or Preferences.load()
