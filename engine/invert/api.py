@@ -14,9 +14,16 @@ from engine.progress import CancelFn, Job, ProgressFn, drive
 
 
 def freeze(bundle: Bundle) -> Bundle:
-    """Eval mode and no weight gradients: inversion only ever differentiates with respect to the code."""
+    """Eval mode and no weight gradients: inversion only ever differentiates with respect to the code.
+
+    A network that is already frozen is skipped: walking every module costs ~2 ms a call, a sixth of
+    the encoder method's whole budget. A network put back into training mode is frozen again.
+    """
     for net in bundle.networks.values():
+        if getattr(net, "_facet_frozen", False) and not net.training:
+            continue
         net.eval().requires_grad_(False)
+        net._facet_frozen = True
     return bundle
 
 

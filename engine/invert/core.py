@@ -93,10 +93,16 @@ def n_attrs(bundle: Bundle) -> int:
 @torch.no_grad()
 def encode(bundle: Bundle, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """IcGAN encoders: z = E_z(x), y = tanh(E_y(x) / 2); zeros for a missing encoder."""
-    b = x.shape[0]
-    z = bundle.network("encoder_z")(x).float() if bundle.has("encoder_z") else x.new_zeros(b, z_dim(bundle))
-    y = labels_to_y(bundle.network("encoder_y")(x).float()) if bundle.has("encoder_y") else x.new_zeros(b, n_attrs(bundle))
-    return z, y
+    z = bundle.network("encoder_z")(x).float() if bundle.has("encoder_z") else x.new_zeros(x.shape[0], z_dim(bundle))
+    return z, encode_y(bundle, x)
+
+
+@torch.no_grad()
+def encode_y(bundle: Bundle, x: torch.Tensor) -> torch.Tensor:
+    """y = tanh(E_y(x) / 2); zeros without E_y."""
+    if not bundle.has("encoder_y"):
+        return x.new_zeros(x.shape[0], n_attrs(bundle))
+    return labels_to_y(bundle.network("encoder_y")(x).float())
 
 
 def random_z(n: int, dim: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:

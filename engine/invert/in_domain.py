@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from engine.bundle import Bundle
-from engine.invert.core import OptimConfig, encode, optimize_latent_job
-from engine.invert.hybrid import start_codes
+from engine.invert.core import OptimConfig, optimize_latent_job
+from engine.invert.hybrid import encoder_start, start_codes
 from engine.invert.optimize import recon_objective
 from engine.invert.registry import MethodJob, register_method
 
@@ -25,9 +25,7 @@ def domain_penalty(bundle: Bundle, z: torch.Tensor, img: torch.Tensor) -> torch.
 
 
 def domain_start(bundle: Bundle, x: torch.Tensor, restarts: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    with torch.no_grad():
-        z = bundle.network("encoder_domain")(x).float()
-    _, y = encode(bundle, x)
+    z, y = encoder_start(bundle, x, "encoder_domain")
     z0 = start_codes(z, restarts, seed)
     return z0, y.expand(z0.shape[0], -1)
 

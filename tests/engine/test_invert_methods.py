@@ -196,3 +196,32 @@ def test_latent_discriminator_penalty_keeps_codes_more_prior_like(domain_bundle)
     plain = np.stack([invert(f, domain_bundle, "in-domain", steps=15).code.z for f in faces])
     forced = np.stack([invert(f, domain_bundle, "force-in-domain", steps=15, latent_weight=1.0).code.z for f in faces])
     assert latent_distance(forced, ld)["ld_score"] > latent_distance(plain, ld)["ld_score"]
+
+
+def test_hybrid_starts_from_the_domain_encoder_when_the_bundle_has_one(domain_bundle, bundle, target):
+    x = image_to_tensor(target, 32)
+    with torch.no_grad():
+        z_domain = domain_bundle.network("encoder_domain")(x).float()[0].numpy()
+        z_ez = domain_bundle.network("encoder_z")(x).float()[0].numpy()
+    assert not np.allclose(z_domain, z_ez)
+    auto = invert(target, domain_bundle, "hybrid", steps=0)
+    np.testing.assert_allclose(auto.code.z, z_domain, atol=1e-5)
+    icgan = invert(target, domain_bundle, "hybrid", steps=0, start="encoder_z")
+    np.testing.assert_allclose(icgan.code.z, z_ez, atol=1e-5)
+    # without a domain encoder, auto falls back to E_z (same start as the encoder method)
+    np.testing.assert_allclose(invert(target, bundle, "hybrid", steps=0).code.z, invert(target, bundle, "encoder").code.z,
+                               atol=1e-5)
+    with pytest.raises(FacetError, match="unknown hybrid start"):
+        invert(target, bundle, "hybrid", steps=0, start="elsewhere")
+    with pytest.raises(BundleError, match="encoder_domain"):
+        invert(target, bundle, "hybrid", steps=0, start="encoder_domain")
+
+
+def test_freeze_refreezes_a_network_put_back_into_training(bundle, target):
+    from engine.invert.api import freeze
+
+    G = bundle.network("generator")
+    invert(target, bundle, "encoder")
+    G.train().requires_grad_(True)
+    freeze(bundle)
+    assert not G.training and not any(p.requires_grad for p in G.parameters())
