@@ -276,6 +276,19 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
     return dest
 
 
+def set_status(dest: Path, status: str) -> None:
+    """A new ``status`` in a shipped bundle's manifest, and its card re-rendered (weights untouched)."""
+    from engine.bundle import load_bundle
+    from engine.modelcard import write_model_card
+
+    mpath = dest / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest["status"] = status
+    mpath.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_model_card(dest)
+    load_bundle(dest)  # still loads
+
+
 # -- metrics -------------------------------------------------------------------------------------------
 def validation_faces(resolution: int, attributes: list[str]):
     """(uint8 (N, R, R, 3), labels (N, A) in {-1, 1}) of the held-out faces, decoded on the fly, never stored."""
@@ -589,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     un = sub.add_parser("unship", help="reassemble shipped parts into runs/<stage>/bundle")
     un.add_argument("folder")
     sub.add_parser("check")
+    st = sub.add_parser("set-status", help="rewrite a shipped model's status line (manifest and card), no re-export")
+    st.add_argument("model", help="folder name in resources/models")
+    st.add_argument("status")
     sub.add_parser("exemplars", help="generated exemplar faces for the gallery, in resources/exemplars")
     sub.add_parser("photo-edits", help="grids of edits of the public-domain sample photo, in docs/img")
     args = p.parse_args(argv)
@@ -603,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         if not VAL_LIST.exists():
             write_validation_list()
         run([BY_NAME[n] for n in args.only] if args.only else STAGES, export=not args.no_export)
+    elif args.cmd == "set-status":
+        set_status(MODELS / args.model, args.status)
     elif args.cmd == "export":
         export_stage(BY_NAME[args.stage], args.status, from_checkpoint=args.from_checkpoint)
     elif args.cmd == "samples":

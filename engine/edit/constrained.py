@@ -36,6 +36,9 @@ from engine.invert.hybrid import start_codes
 from engine.losses import reconstruction_loss
 from engine.progress import CancelFn, Job, ProgressFn, drive
 
+#: edits settle with a cosine-decayed step (the previews calm down); inversion found no decay better
+LR_DECAY = True
+
 
 def mask_tensor(mask: np.ndarray, resolution: int, device: torch.device) -> torch.Tensor:
     """(H, W) float in [0, 1] (or uint8 0..255, or (H, W, C)) → (1, 1, R, R) float in [0, 1]."""
@@ -86,7 +89,7 @@ def stroke_edit_job(
         return loss
 
     z0 = start_codes(z_start, restarts, seed, spread=0.1)
-    cfg = OptimConfig(steps=steps, lr=lr)
+    cfg = OptimConfig(steps=steps, lr=lr, lr_decay=LR_DECAY)
     outcome = yield from optimize_latent_job(bundle, objective, z0, y.expand(z0.shape[0], -1), cfg, "stroke edit")
     return _result(bundle, outcome, outcome.image, start, "stroke")
 
@@ -113,7 +116,7 @@ def complete_job(
     loss = reconstruction_loss(bundle, feature_weight).set_target(x, known)
     z_enc, y = encode(bundle, x * known)
     z0 = start_codes(z_enc, restarts, seed)
-    cfg = OptimConfig(steps=steps, lr=lr, optimize_y=not bundle.has("encoder_y"))
+    cfg = OptimConfig(steps=steps, lr=lr, optimize_y=not bundle.has("encoder_y"), lr_decay=LR_DECAY)
     outcome = yield from optimize_latent_job(
         bundle, lambda z, y, img: loss(img), z0, y.expand(z0.shape[0], -1), cfg, "completion"
     )
@@ -147,7 +150,7 @@ def upscale_job(
     def objective(z: torch.Tensor, y: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
         return (F.avg_pool2d(img, factor) - lr_t).pow(2).flatten(1).mean(1) if factor > 1 else (img - lr_t).pow(2).flatten(1).mean(1)
 
-    cfg = OptimConfig(steps=steps, lr=lr, optimize_y=not bundle.has("encoder_y"))
+    cfg = OptimConfig(steps=steps, lr=lr, optimize_y=not bundle.has("encoder_y"), lr_decay=LR_DECAY)
     outcome = yield from optimize_latent_job(bundle, objective, z0, y.expand(z0.shape[0], -1), cfg, "upscale")
     return _result(bundle, outcome, outcome.image, start, f"upscale x{factor}")
 
