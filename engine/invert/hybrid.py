@@ -3,7 +3,7 @@
 The start is the best encoder of real faces the bundle has: the domain-guided encoder (trained on real
 images, recipe ``encoder-domain``) when present, else IcGAN's E_z (trained on G's own samples only).
 From the domain encoder's start the optimisation reaches optimize-only's final error in fewer steps
-than from E_z's (8 held-out faces, 200-step budget: median 49 vs 68 steps). Unlike ``in-domain`` there is
+than from E_z's (8 held-out faces, cgan64 at step 2000, 200-step budget: median 49 vs 68 steps). Unlike ``in-domain`` there is
 no regulariser: the code may leave the generator's domain if that reproduces the pixels better.
 """
 
