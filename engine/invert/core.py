@@ -122,8 +122,8 @@ class OptimConfig:
     optimize_y: bool = False  # y is optimised through an unconstrained parameter w, y = tanh(w)
     preview_every: int = 10
     # cosine decay to 10%. Off for inversion: within 50-200 steps the code still has far to go and a decayed
-    # step stops it early (8 held-out faces, cgan64 at step 2000: hybrid 50 steps 0.653 vs 0.666 with decay, optimize 200
-    # steps 0.543 vs 0.554, in-domain 0.674 vs 0.679); the best code seen is kept, so no decay costs nothing.
+    # step stops it early (held-out faces, cgan64 at step 2000: hybrid 50 steps 0.653 vs 0.666 with decay on 8
+    # faces; optimize 200 steps 0.543 vs 0.554, in-domain 0.674 vs 0.679 on 5); the best code seen is kept.
     lr_decay: bool = False
     precision: str = "fp32"  # "bf16": autocast the forward passes (faster on CPUs with AVX-512-bf16)
 
