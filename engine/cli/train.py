@@ -21,7 +21,7 @@ from engine.cli.common import add_device_flag, add_json_flag, emit
 #: Trainer/data options and their defaults when neither --config nor a flag gives them.
 DEFAULTS: dict[str, Any] = {
     "synthetic": None, "synthetic_seed": 0, "pack": None, "images": None, "labels": None, "partition": None,
-    "split": None, "include": None, "exclude": None, "attributes": None, "resolution": None, "bundle": None,
+    "split": None, "include": None, "exclude": None, "attributes": None, "resolution": None, "bundle": None, "init": None,
     "steps": 2000, "batch_size": 64, "out": None, "resume": False, "seed": 0, "device": "auto",
     "precision": "auto", "workers": 0, "sample_every": 500, "checkpoint_every": 1000, "log_every": 10,
 }
@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", help="comma-separated attribute names (default: the base bundle's, else all of the data)")
     p.add_argument("--resolution", type=int, help="32, 64 or 128 (default: the base bundle's / pack's, else 64)")
     p.add_argument("--bundle", metavar="PATH", help="base bundle for recipes that build on a trained model (encoders)")
+    p.add_argument("--init", metavar="PATH", help="warm start: copy the weights of this bundle's networks (same "
+                   "family, resolution and attributes) and train on; networks it lacks start fresh")
     p.add_argument("--steps", type=int, help=f"total optimisation steps (default {DEFAULTS['steps']})")
     p.add_argument("--batch-size", type=int, help=f"images per step per process (default {DEFAULTS['batch_size']})")
     p.add_argument("--out", help="output folder: samples, curves, log, checkpoints, bundle/ (default runs/RECIPE)")
@@ -150,6 +152,8 @@ def _train(args: argparse.Namespace) -> int:
     resolution = recipe_config(args.recipe, values, base).resolution
     dataset = _dataset(opts, attributes, resolution)
     recipe = create_recipe(args.recipe, values, dataset.attributes, base=base, seed=int(opts["seed"]))
+    if opts["init"]:
+        recipe.warm_start(load_bundle(opts["init"]))
     out = Path(opts["out"] or Path("runs") / args.recipe)
     config = TrainConfig(
         out, steps=int(opts["steps"]), batch_size=int(opts["batch_size"]), seed=int(opts["seed"]),

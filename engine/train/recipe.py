@@ -63,6 +63,7 @@ class Recipe:
         self.precision = "fp32"
         self.nets: dict[str, nn.Module] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self.warm_started: dict[str, Any] | None = None  # set by warm_start()
 
     @property
     def resolution(self) -> int:
@@ -110,6 +111,36 @@ class Recipe:
             else:
                 fields[key] = value
         return fields
+
+    def warm_start(self, bundle: Any) -> list[str]:
+        """Start from a trained bundle's weights: every network the bundle has is copied into this recipe's
+        network of the same role; the others (e.g. discriminators an export left out) start fresh.
+
+        Why: checkpoints live in git-ignored run folders that a later session or machine may not have, while
+        the shipped bundle always travels; training on from it beats training again from scratch.
+        Returns the roles copied (recorded in the exported manifest).
+        """
+        where = bundle.path or bundle.name
+        if bundle.resolution != self.resolution:
+            raise FacetError(f"{where}: a {bundle.resolution} px bundle cannot start a {self.resolution} px run")
+        if list(bundle.attributes) != self.attributes:
+            raise FacetError(f"{where}: its attributes ({', '.join(bundle.attributes)}) differ from this run's "
+                             f"({', '.join(self.attributes)}); a warm start needs the same ones in the same order")
+        roles = [r for r in self.modules() if bundle.has(r)]
+        if not roles:
+            raise FacetError(f"{where}: shares no network with recipe {self.name!r} (it has "
+                             f"{', '.join(bundle.networks)}; the recipe trains {', '.join(self.modules())})")
+        for role in roles:
+            try:
+                self.modules()[role].load_state_dict(bundle.network(role).state_dict())
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[-1].strip()
+                raise FacetError(f"{where}: network {role!r} does not fit this run's settings (different widths or "
+                                 f"sizes: {first})") from None
+        self.warm_started = {"bundle": str(bundle.name), "networks": roles,
+                             "training": {k: v.get("steps") for k, v in bundle.manifest.get("training", {}).items()
+                                          if isinstance(v, dict)}}
+        return roles
 
     # -- to implement -------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:

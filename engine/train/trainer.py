@@ -206,6 +206,8 @@ class Trainer:
     def _checkpoint(self, step: int) -> None:
         if self.writes:
             info = {"trainer": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.config).items()}}
+            if self.recipe.warm_started:  # so that a bundle exported from this checkpoint still says so
+                info["warm_start"] = self.recipe.warm_started
             save_checkpoint(self.config.out_dir / "checkpoints", step, self.recipe, info, keep=self.config.keep_checkpoints)
 
     def _manifest_extra(self, steps: int, seconds: float) -> dict[str, Any]:
@@ -225,6 +227,8 @@ class Trainer:
             "seconds": round(seconds, 1),
             "config": self.recipe.config_dict(),
         }
+        if self.recipe.warm_started:
+            training["warm_start"] = self.recipe.warm_started
         return {"data": data, "training": {self.recipe.name: training}}
 
     # -- the loop ----------------------------------------------------------------------------
@@ -252,7 +256,9 @@ class Trainer:
         if cfg.resume:
             latest = latest_checkpoint(cfg.out_dir / "checkpoints")
             if latest is not None:
-                start = int(load_checkpoint(latest, recipe)["step"])
+                meta = load_checkpoint(latest, recipe)
+                start = int(meta["step"])
+                recipe.warm_started = recipe.warm_started or meta.get("info", {}).get("warm_start")
                 if self.rank:
                     seed_everything(cfg.seed + self.rank + 1_000_003 * start)
         if self.writes:

@@ -25,6 +25,7 @@ whose mean latent blocks become the bundle's attribute prototypes (see :mod:`eng
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,9 @@ class ElegantRecipe(Recipe):
         adv_weight: float = 1.0
         mismatch_weight: float = 1.0  # real faces with a flipped label i count as fake for D (matching-aware D)
         max_pairs: int = 0  # at most this many pairs per step (0: no cap); bounds the cost of common attributes
+        # the first N steps train only the discriminators: after a warm start (--init) from a bundle, which has
+        # no discriminators, fresh ones would otherwise push the trained encoder/decoder with random gradients
+        disc_warmup: int = 0
         prototype_images: int = 300  # faces remembered for sample grids and export prototypes
         sample_rows: int = 6
 
@@ -186,14 +190,17 @@ class ElegantRecipe(Recipe):
             with self.autocast():
                 z, skips = self.nets["encoder"](x)
                 rec = self._rec(self.nets["decoder"](x, z, z, skips).float(), x)
-            self.step("gen", self.config.rec_weight * rec)
+            if step > self.config.disc_warmup:
+                self.step("gen", self.config.rec_weight * rec)
             return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0}
         a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         yc, yd = ya.clone(), yb.clone()
         yc[:, i], yd[:, i] = -1.0, 1.0
         k = len(pos)
+        warmup = step <= self.config.disc_warmup
         with self.autocast():
-            a2, b2, c, d = self.forward_pairs(a, b, i)
+            with torch.no_grad() if warmup else contextlib.nullcontext():
+                a2, b2, c, d = self.forward_pairs(a, b, i)
             # real (A, B) | fake (C, D) | real with label i flipped (matching-aware D), in one call per D
             mism = self.config.mismatch_weight > 0
             xs = [a, b, c.detach(), d.detach()] + ([a, b] if mism else [])
@@ -206,6 +213,9 @@ class ElegantRecipe(Recipe):
                 if mism:
                     d_fake = d_fake + self.config.mismatch_weight * self._adv(parts[2], False, True)
         self.step("disc", d_real + d_fake)
+        if warmup:  # the encoder/decoder stay as they are
+            rec = self._rec(a2.float(), a) + self._rec(b2.float(), b)
+            return {"rec": rec.item(), "adv_g": 0.0, "d_real": d_real.item(), "d_fake": d_fake.item(), "pairs": float(k)}
         with self.autocast():
             adv = sum(self._adv(lg.float(), True, False) for lg in self._disc_logits(torch.cat([c, d]), torch.cat([yc, yd])))
             rec = self._rec(a2.float(), a) + self._rec(b2.float(), b)
