@@ -104,10 +104,11 @@ STAGES: list[Stage] = [
     # Session 4: runs/ (and with it elegant64's checkpoints and discriminators) does not survive between
     # sessions, so the shipped 8000-step bundle is trained on: warm start, fresh discriminators trained alone
     # for their first 1500 steps, then both. Not in `run`'s default list: it starts from the shipped bundle.
-    # Measured in session 4 (docs/models.md): present afterwards 0.748 → 0.773 after 500 joint steps, then
-    # 0.665 at step 2500, so it was stopped and not exported; kept as the way to train on from shipped weights.
+    # Measured in session 4 (docs/models.md): with the encoder/decoder at lr 1e-4 present afterwards went
+    # 0.748 → 0.773 → 0.665; at gen_lr 2e-5 (below) it stayed at 0.74-0.76 to step 4000. Not exported; kept as
+    # the way to train on from shipped weights.
     Stage("elegant64_more", "train", "elegant", pack="celeba64_a12", resolution=64, steps=4000, batch_size=64,
-          sets=["max_pairs=12", "prototype_images=1000", "disc_warmup=1500", "lr=1e-4"], export="elegant64",
+          sets=["max_pairs=12", "prototype_images=1000", "disc_warmup=1500", "gen_lr=2e-5"], export="elegant64",
           drop=("disc_full", "disc_half"), init="resources/models/elegant64",
           attributes=["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Male", "Mustache"], crop_resolution=128),
 ]

@@ -74,3 +74,10 @@ def test_warm_start_refuses_a_bundle_that_does_not_fit(tiny_cgan_bundle, tmp_pat
     narrow = [a if a != "base_channels=8" else "base_channels=4" for a in TINY]
     assert train(tmp_path / "b", 1, "--init", str(tmp_path / "a" / "bundle"), tiny=narrow) == 2
     assert "does not fit this run's settings" in capsys.readouterr().err
+
+
+def test_gen_lr_fine_tunes_gently():
+    """``gen_lr``: the trained encoder/decoder move with their own (smaller) step, the fresh discriminators with lr."""
+    opts = create_recipe("elegant", {**CONFIG, "lr": 2e-4, "gen_lr": 2e-5}, ATTRS).optimizers()
+    assert opts["gen"].param_groups[0]["lr"] == 2e-5 and opts["disc"].param_groups[0]["lr"] == 2e-4
+    assert create_recipe("elegant", {**CONFIG, "lr": 3e-4}, ATTRS).optimizers()["gen"].param_groups[0]["lr"] == 3e-4

@@ -90,6 +90,7 @@ class ElegantRecipe(Recipe):
         upsample: str = "transpose"  # decoder upsampling: transpose (as in the paper) | resize (no checkerboard)
         disc_channels: int = 64
         lr: float = 2e-4
+        gen_lr: float = 0.0  # the encoder/decoder's own learning rate (0: lr); lower to fine-tune a trained pair gently
         beta1: float = 0.5
         gan: str = "lsgan"  # lsgan | hinge
         rec_weight: float = 10.0
@@ -130,7 +131,7 @@ class ElegantRecipe(Recipe):
         betas = (c.beta1, 0.999)
         gen = [p for r in ("encoder", "decoder") for p in self.nets[r].parameters()]
         disc = [p for r in ("disc_full", "disc_half") for p in self.nets[r].parameters()]
-        self._opts = {"gen": torch.optim.Adam(gen, c.lr, betas), "disc": torch.optim.Adam(disc, c.lr, betas)}
+        self._opts = {"gen": torch.optim.Adam(gen, c.gen_lr or c.lr, betas), "disc": torch.optim.Adam(disc, c.lr, betas)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._opts
