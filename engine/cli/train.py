@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, help="32, 64 or 128 (default: the base bundle's / pack's, else 64)")
     p.add_argument("--bundle", metavar="PATH", help="base bundle for recipes that build on a trained model (encoders)")
     p.add_argument("--init", metavar="PATH", help="warm start: copy the weights of this bundle's networks (same "
-                   "family, resolution and attributes) and train on; networks it lacks start fresh")
+                   "resolution, attributes and widths) and train on; networks it lacks start fresh")
     p.add_argument("--steps", type=int, help=f"total optimisation steps (default {DEFAULTS['steps']})")
     p.add_argument("--batch-size", type=int, help=f"images per step per process (default {DEFAULTS['batch_size']})")
     p.add_argument("--out", help="output folder: samples, curves, log, checkpoints, bundle/ (default runs/RECIPE)")

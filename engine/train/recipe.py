@@ -126,13 +126,14 @@ class Recipe:
         if list(bundle.attributes) != self.attributes:
             raise FacetError(f"{where}: its attributes ({', '.join(bundle.attributes)}) differ from this run's "
                              f"({', '.join(self.attributes)}); a warm start needs the same ones in the same order")
-        roles = [r for r in self.modules() if bundle.has(r)]
+        modules = self.modules()
+        roles = [r for r in modules if bundle.has(r)]
         if not roles:
             raise FacetError(f"{where}: shares no network with recipe {self.name!r} (it has "
-                             f"{', '.join(bundle.networks)}; the recipe trains {', '.join(self.modules())})")
+                             f"{', '.join(bundle.networks)}; the recipe trains {', '.join(modules)})")
         for role in roles:
             try:
-                self.modules()[role].load_state_dict(bundle.network(role).state_dict())
+                modules[role].load_state_dict(bundle.network(role).state_dict())
             except RuntimeError as exc:
                 first = str(exc).strip().splitlines()[-1].strip()
                 raise FacetError(f"{where}: network {role!r} does not fit this run's settings (different widths or "
