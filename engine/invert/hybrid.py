@@ -7,7 +7,7 @@ than from E_z's (8 held-out faces, cgan64 at step 2000, 200-step budget: median 
 no regulariser: the code may leave the generator's domain if that reproduces the pixels better.
 
 On the step-3500 G no setting tried reaches optimize-only's final objective within 50 of 200 steps
-(``bench/hybrid_reach.py``: learning rate, start, jittered restarts; ad hoc also Adam betas, NAdam, Adamax, a
+(``bench/hybrid_reach.py``: learning rate, start, jittered restarts; ad hoc also Adam betas, NAdam, Adamax, SGD, a
 step-down schedule). Starting closer barely helps (E_z's start is 0.14 worse and 8 steps slower): the slow
 part is the last descent. Freeing y as well gets there in a median 60 steps, but only against an optimize
 that keeps E_y's y (freed there too, it ends lower still), and a free y loses the attribute dials' meaning.
