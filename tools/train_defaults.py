@@ -102,14 +102,14 @@ STAGES: list[Stage] = [
           sets=["max_pairs=12", "prototype_images=1000"], export="elegant64", drop=("disc_full", "disc_half"),
           attributes=["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Male", "Mustache"], crop_resolution=128),
     # Session 4: runs/ (and with it elegant64's checkpoints and discriminators) does not survive between
-    # sessions, so the shipped 8000-step bundle is trained on: warm start, fresh discriminators trained alone
-    # for their first 1500 steps, then both. Not in `run`'s default list: it starts from the shipped bundle.
-    # Measured in session 4 (docs/models.md): with the encoder/decoder at lr 1e-4 present afterwards went
-    # 0.748 → 0.773 → 0.665; at gen_lr 2e-5 (below) it stayed at 0.74-0.76 to step 4000. Not exported; kept as
-    # the way to train on from shipped weights.
-    Stage("elegant64_more", "train", "elegant", pack="celeba64_a12", resolution=64, steps=4000, batch_size=64,
-          sets=["max_pairs=12", "prototype_images=1000", "disc_warmup=1500", "gen_lr=2e-5"], export="elegant64",
-          drop=("disc_full", "disc_half"), init="resources/models/elegant64",
+    # sessions, so the shipped bundle is trained on: warm start, fresh discriminators trained alone for their
+    # first steps, then both. Not in `run`'s default list: it starts from the shipped bundle. Session 4 without
+    # the classifier loss: present afterwards stayed at 0.74-0.77 (docs/models.md). Session 5 added the
+    # discriminator's auxiliary attribute classifier (cls_weight, AC-GAN / AttGAN style) and ran this stage
+    # from the 8000-step bundle of sessions 2-3 (the manifest's training.elegant.warm_start says so).
+    Stage("elegant64_more", "train", "elegant", pack="celeba64_a12", resolution=64, steps=7000, batch_size=64,
+          sets=["max_pairs=12", "prototype_images=1000", "disc_warmup=1000", "gen_lr=5e-5", "cls_weight=1.0"],
+          export="elegant64", drop=("disc_full", "disc_half"), init="resources/models/elegant64",
           attributes=["Smiling", "Eyeglasses", "Bangs", "Blond_Hair", "Male", "Mustache"], crop_resolution=128),
 ]
 #: Multiply every stage's step count (e.g. FACET_STEPS_SCALE=8 on a GPU, where 64 px steps take milliseconds).

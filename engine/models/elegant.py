@@ -6,8 +6,8 @@
   Feeding the own latent twice asks for "no change"; swapping block i for an exemplar's block asks for
   the exemplar's value of attribute i. U-Net skips come from the input image's own encoder features, so
   identity and background detail never have to pass through the small latent.
-- :class:`ElegantDiscriminator` image + attribute labels → patch logits; the recipe uses two, on the full-
-  and the half-resolution image.
+- :class:`ElegantDiscriminator` image + attribute labels → patch logits (and, optionally, attribute logits
+  from a label-blind auxiliary classifier); the recipe uses two, on the full- and the half-resolution image.
 
 Images are (B, 3, R, R) in [-1, 1], R in {32 (tests), 64, 128, 256}; labels (B, n_attrs) in [-1, 1].
 """
@@ -182,7 +182,12 @@ class ElegantDecoder(nn.Module):
 
 @register_network("elegant.Discriminator")
 class ElegantDiscriminator(nn.Module):
-    """Conditional patch discriminator: labels enter as constant maps after the first convolution."""
+    """Conditional patch discriminator: labels enter as constant maps after the first convolution.
+
+    With ``aux_classifier`` a second trunk on the first layer's features (before the labels enter, so it
+    cannot read them) predicts the attributes, as in AC-GAN and AttGAN: trained on real faces, it gives
+    the decoder a direct signal that an exchanged block must make the attribute visible.
+    """
 
     @dataclass
     class Config:
@@ -191,6 +196,7 @@ class ElegantDiscriminator(nn.Module):
         base_channels: int = 64
         max_channels: int = 512
         patch_size: int = 4  # side of the output logit grid
+        aux_classifier: bool = False
 
     def __init__(self, config: Config):
         super().__init__()
@@ -202,16 +208,25 @@ class ElegantDiscriminator(nn.Module):
             raise ValueError(f"patch_size {c.patch_size} does not fit resolution {c.resolution}")
         w = [min(c.max_channels, c.base_channels * 2**k) for k in range(levels)]
         self.first = nn.Sequential(nn.Conv2d(3, w[0], 4, 2, 1), nn.LeakyReLU(0.2, True))
+        self.trunk = self._stack(w[0] + c.n_attrs, w[1:])
+        self.head = nn.Conv2d(w[-1], 1, 3, 1, 1)
+        if c.aux_classifier:
+            self.aux_trunk = self._stack(w[0], w[1:])
+            self.aux_head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w[-1], c.n_attrs))
+
+    @staticmethod
+    def _stack(cin: int, widths: list[int]) -> nn.Sequential:
         layers: list[nn.Module] = []
-        cin = w[0] + c.n_attrs
-        for cout in w[1:]:
+        for cout in widths:
             layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2, True)]
             cin = cout
-        self.trunk = nn.Sequential(*layers)
-        self.head = nn.Conv2d(cin, 1, 3, 1, 1)
+        return nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Patch logits (B, patch_size²)."""
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(patch logits (B, patch_size²), attribute logits (B, n_attrs) or None without ``aux_classifier``).
+
+        One call gives both, so that under DDP each backward marks the parameters once.
+        """
         c = self.config
         _check(x, (-1, 3, c.resolution, c.resolution), "ElegantDiscriminator", "images")
         _check(y, (x.shape[0], c.n_attrs), "ElegantDiscriminator", "labels")
@@ -219,7 +234,8 @@ class ElegantDiscriminator(nn.Module):
         ymap = y.to(f.dtype)[:, :, None, None].expand(-1, -1, f.shape[2], f.shape[3])
         out = self.head(self.trunk(torch.cat([f, ymap], dim=1))).flatten(1)
         _check(out, (x.shape[0], c.patch_size**2), "ElegantDiscriminator", "its logits")
-        return out
+        aux = self.aux_head(self.aux_trunk(f)) if c.aux_classifier else None
+        return out, aux
 
 
 def half(x: torch.Tensor) -> torch.Tensor:

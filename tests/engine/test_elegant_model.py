@@ -38,8 +38,22 @@ def test_shapes_at_every_resolution(resolution):
     y = torch.ones(2, 3)
     full = ElegantDiscriminator(ElegantDiscriminator.Config(resolution, 3, 8, 32))
     halfd = ElegantDiscriminator(ElegantDiscriminator.Config(resolution // 2, 3, 8, 32))
-    assert full(x, y).shape == (2, 16)
-    assert halfd(half(x), y).shape == (2, 16)
+    assert full(x, y)[0].shape == (2, 16) and full(x, y)[1] is None
+    assert halfd(half(x), y)[0].shape == (2, 16)
+    aux = ElegantDiscriminator(ElegantDiscriminator.Config(resolution, 3, 8, 32, aux_classifier=True))
+    logits, attrs = aux(x, y)
+    assert logits.shape == (2, 16) and attrs.shape == (2, 3)
+
+
+def test_auxiliary_classifier_cannot_read_the_labels():
+    """The attribute logits depend on the image only; the patch logits on both."""
+    torch.manual_seed(0)
+    d = ElegantDiscriminator(ElegantDiscriminator.Config(32, 3, 8, 32, aux_classifier=True))
+    x = torch.randn(2, 3, 32, 32)
+    adv_pos, attrs_pos = d(x, torch.ones(2, 3))
+    adv_neg, attrs_neg = d(x, -torch.ones(2, 3))
+    assert torch.equal(attrs_pos, attrs_neg)
+    assert not torch.allclose(adv_pos, adv_neg)
 
 
 def test_shape_checks_name_the_module():

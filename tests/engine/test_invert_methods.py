@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from engine.bundle import load_bundle
 from engine.errors import BundleError, Cancelled, FacetError, NumericalError
 from engine.invert import METHODS, InversionResult, LatentCode, invert, invert_job
-from engine.invert.core import code_tensors, image_to_tensor, tensor_to_image
+from engine.invert.core import LBFGS_CHUNK, code_tensors, image_to_tensor, tensor_to_image
 from engine.losses import reconstruction_loss
 from engine.metrics import latent_distance
 from tests.conftest import TINY_ENCODER, train_tiny
@@ -97,7 +98,10 @@ def test_hybrid_is_at_least_as_good_as_the_encoder(bundle, target):
 @pytest.mark.parametrize("lr", [1e6, 1e39, float("inf"), float("nan"), -1.0])
 def test_absurd_learning_rate_raises_numerical_error(bundle, target, lr):
     with pytest.raises(NumericalError, match="learning rate"):
-        invert(target, bundle, "optimize", steps=5, lr=lr)
+        invert(target, bundle, "optimize", steps=5, lr=lr, optimizer="adam")
+    if not (math.isfinite(lr) and lr > 0):  # L-BFGS's line search tames a large finite step; these it refuses
+        with pytest.raises(NumericalError, match="learning rate"):
+            invert(target, bundle, "optimize", steps=5, lr=lr)
 
 
 def test_nan_loss_weight_raises_numerical_error(domain_bundle, target):
@@ -108,7 +112,8 @@ def test_nan_loss_weight_raises_numerical_error(domain_bundle, target):
 def test_cancel_stops_within_one_step(bundle, target):
     seen: list[int] = []
     with pytest.raises(Cancelled):
-        invert(target, bundle, "optimize", steps=200, progress=lambda s: seen.append(s.step), cancel=lambda: len(seen) >= 3)
+        invert(target, bundle, "optimize", steps=200, progress=lambda s: seen.append(s.step), cancel=lambda: len(seen) >= 3,
+               optimizer="adam")
     assert seen == [1, 2, 3]
 
 
@@ -122,7 +127,7 @@ def test_same_seed_same_code_other_seed_other_code(bundle, target):
 
 
 def test_job_streams_previews_and_leaves_weights_alone(bundle, target):
-    job = invert_job(target, bundle, "hybrid", steps=20)
+    job = invert_job(target, bundle, "hybrid", steps=20, optimizer="adam")
     steps = []
     try:
         while True:
@@ -225,3 +230,27 @@ def test_freeze_refreezes_a_network_put_back_into_training(bundle, target):
     G.train().requires_grad_(True)
     freeze(bundle)
     assert not G.training and not any(p.requires_grad for p in G.parameters())
+
+
+def test_lbfgs_hybrid_reports_in_chunks_and_improves(bundle, target):
+    """The default hybrid optimiser: progress every LBFGS_CHUNK evaluations of G, a falling objective, and
+    the same code again for the same input (no randomness in L-BFGS)."""
+    seen = []
+    result = invert(target, bundle, "hybrid", steps=30, progress=seen.append)
+    assert [s.step for s in seen] == sorted(s.step for s in seen) and seen[-1].step == seen[-1].total == 30
+    assert len(seen) <= 30 // LBFGS_CHUNK + 1 and any(s.preview is not None for s in seen)
+    assert len(result.losses) == result.steps == 30  # a hard budget, line searches included
+    assert result.losses == sorted(result.losses, reverse=True) and result.losses[-1] < result.losses[0]
+    again = invert(target, bundle, "hybrid", steps=30)
+    np.testing.assert_array_equal(result.code.z, again.code.z)
+
+
+def test_lbfgs_cancel_and_bad_settings(bundle, target):
+    seen: list[int] = []
+    with pytest.raises(Cancelled):
+        invert(target, bundle, "hybrid", steps=200, progress=lambda s: seen.append(s.step), cancel=lambda: len(seen) >= 2)
+    assert len(seen) == 2  # stopped at the first report after the request: within one chunk
+    with pytest.raises(NumericalError, match="learning rate"):
+        invert(target, bundle, "hybrid", steps=5, lr=float("nan"))
+    with pytest.raises(FacetError, match="unknown optimizer"):
+        invert(target, bundle, "hybrid", steps=5, optimizer="sgd")

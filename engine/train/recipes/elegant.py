@@ -12,7 +12,11 @@ recipe pairs them itself, so it needs no sampler of its own and works unchanged 
    adversarial terms of C (labels of A with i = -1) and D (labels of B with i = +1) at full and half
    resolution; each discriminator sees real A, B with their labels against the detached C, D and — an
    addition to the paper that makes D learn the label condition from the first step (the matching-aware
-   discriminator of Reed et al. 2016) — real A, B with label i flipped (``mismatch_weight``).
+   discriminator of Reed et al. 2016) — real A, B with label i flipped (``mismatch_weight``);
+5. with ``cls_weight`` > 0 (an addition from AC-GAN / AttGAN) the full-resolution discriminator also
+   carries a label-blind attribute classifier, trained on the real A, B; the generator is asked to make
+   C and D classify as their new labels, so an exchanged block must make its attribute visible, not
+   merely plausible to a discriminator that may ignore the condition.
 
 Rare attributes get few pairs per batch (k is bounded by the faces that have them): use large batches.
 A batch in which no attribute splits (all faces alike) trains reconstruction only; under DDP that must
@@ -101,6 +105,7 @@ class ElegantRecipe(Recipe):
         # the first N steps train only the discriminators: after a warm start (--init) from a bundle, which has
         # no discriminators, fresh ones would otherwise push the trained encoder/decoder with random gradients
         disc_warmup: int = 0
+        cls_weight: float = 0.0  # > 0: auxiliary attribute classifier in disc_full; its loss on C, D for the generator
         prototype_images: int = 300  # faces remembered for sample grids and export prototypes
         sample_rows: int = 6
 
@@ -120,7 +125,8 @@ class ElegantRecipe(Recipe):
             self.nets = {
                 "encoder": ElegantEncoder(ElegantEncoder.Config(**shared)),
                 "decoder": ElegantDecoder(ElegantDecoder.Config(**shared, upsample=c.upsample)),
-                "disc_full": ElegantDiscriminator(ElegantDiscriminator.Config(c.resolution, n, c.disc_channels, c.max_channels)),
+                "disc_full": ElegantDiscriminator(ElegantDiscriminator.Config(
+                    c.resolution, n, c.disc_channels, c.max_channels, aux_classifier=c.cls_weight > 0)),
                 "disc_half": ElegantDiscriminator(
                     ElegantDiscriminator.Config(c.resolution // 2, n, c.disc_channels, c.max_channels)
                 ),
@@ -165,9 +171,20 @@ class ElegantRecipe(Recipe):
             return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
         return -logits.mean()
 
-    def _disc_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Patch logits of both discriminators; one call each per backward (DDP marks parameters once)."""
-        return self.nets["disc_full"](x, y), self.nets["disc_half"](half(x), y)
+    def _disc_logits(self, x: torch.Tensor, y: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """(patch logits of both discriminators, disc_full's attribute logits or None); one call each per
+        backward (DDP marks parameters once)."""
+        full, attrs = self.nets["disc_full"](x, y)
+        return [full, self.nets["disc_half"](half(x), y)[0]], attrs
+
+    def _no_cls(self) -> dict[str, float]:
+        """The classifier's log entries before they are measured: every step logs the same keys."""
+        return {"d_cls": 0.0, "g_cls": 0.0} if self.config.cls_weight > 0 else {}
+
+    @staticmethod
+    def _cls(attrs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of attribute logits against labels in {-1, 1}."""
+        return F.binary_cross_entropy_with_logits(attrs.float(), (labels > 0).float())
 
     def forward_pairs(
         self, a: torch.Tensor, b: torch.Tensor, i: int
@@ -193,7 +210,7 @@ class ElegantRecipe(Recipe):
                 rec = self._rec(self.nets["decoder"](x, z, z, skips).float(), x)
             if step > self.config.disc_warmup:
                 self.step("gen", self.config.rec_weight * rec)
-            return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0}
+            return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0, **self._no_cls()}
         a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         yc, yd = ya.clone(), yb.clone()
         yc[:, i], yd[:, i] = -1.0, 1.0
@@ -206,23 +223,34 @@ class ElegantRecipe(Recipe):
             mism = self.config.mismatch_weight > 0
             xs = [a, b, c.detach(), d.detach()] + ([a, b] if mism else [])
             ys = [ya, yb, yc, yd] + ([yc, yd] if mism else [])
-            d_real = d_fake = torch.zeros((), device=x.device)
-            for logits in self._disc_logits(torch.cat(xs), torch.cat(ys)):
+            d_real = d_fake = d_cls = torch.zeros((), device=x.device)
+            patch_logits, attrs = self._disc_logits(torch.cat(xs), torch.cat(ys))
+            for logits in patch_logits:
                 parts = logits.float().split(2 * k)
                 d_real = d_real + self._adv(parts[0], True, True)
                 d_fake = d_fake + self._adv(parts[1], False, True)
                 if mism:
                     d_fake = d_fake + self.config.mismatch_weight * self._adv(parts[2], False, True)
-        self.step("disc", d_real + d_fake)
+            if attrs is not None:  # the classifier learns from real faces only
+                d_cls = self._cls(attrs[: 2 * k], torch.cat([ya, yb]))
+        self.step("disc", d_real + d_fake + d_cls)
+        stats = {"d_real": d_real.item(), "d_fake": d_fake.item(), "pairs": float(k), **self._no_cls()}
+        if attrs is not None:
+            stats["d_cls"] = d_cls.item()
         if warmup:  # the encoder/decoder stay as they are
             rec = self._rec(a2.float(), a) + self._rec(b2.float(), b)
-            return {"rec": rec.item(), "adv_g": 0.0, "d_real": d_real.item(), "d_fake": d_fake.item(), "pairs": float(k)}
+            return {"rec": rec.item(), "adv_g": 0.0, **stats}
         with self.autocast():
-            adv = sum(self._adv(lg.float(), True, False) for lg in self._disc_logits(torch.cat([c, d]), torch.cat([yc, yd])))
+            patch_logits, attrs = self._disc_logits(torch.cat([c, d]), torch.cat([yc, yd]))
+            adv = sum(self._adv(lg.float(), True, False) for lg in patch_logits)
             rec = self._rec(a2.float(), a) + self._rec(b2.float(), b)
-        self.step("gen", self.config.rec_weight * rec + self.config.adv_weight * adv)
-        return {"rec": rec.item(), "adv_g": adv.item(), "d_real": d_real.item(), "d_fake": d_fake.item(),
-                "pairs": float(k)}
+            loss = self.config.rec_weight * rec + self.config.adv_weight * adv
+            if attrs is not None:
+                g_cls = self._cls(attrs, torch.cat([yc, yd]))
+                loss = loss + self.config.cls_weight * g_cls
+                stats["g_cls"] = g_cls.item()
+        self.step("gen", loss)
+        return {"rec": rec.item(), "adv_g": adv.item(), **stats}
 
     # -- pictures and export -------------------------------------------------------------------------
     @torch.no_grad()
