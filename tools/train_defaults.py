@@ -280,6 +280,7 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
         if s.kind == "train" and s.recipe in training and (s is stage or s.recipe != stage.recipe):
             training[s.recipe] = {**training[s.recipe], "planned_steps": s.steps, "command": " ".join(command(s, display=True))}
     manifest["training"] = training
+    bundle.manifest = manifest  # measured as shipped: at its crop_resolution (ELEGANT64: 128 px crops)
     manifest["metrics"] = evaluate(bundle, stage)
     if dest.exists():
         shutil.rmtree(dest)
