@@ -14,7 +14,7 @@ evaluations 0.529 vs 0.534). With Adam, no setting reached optimize-only's objec
 the slow part is the last descent, not the start (E_z's start is 0.14 worse and costs only 8 steps).
 optimize-only switched to L-BFGS as well (mean final 0.527 vs Adam's 0.540 on those faces): its four random
 restarts find minima about as deep as, or deeper than, the encoder's basin holds (hybrid: 0.529 after 200
-evaluations), so hybrid reaches *that* objective on only half of the faces within 200 evaluations. Freeing y as well reaches
+evaluations), so hybrid reaches *that* objective on only 10-13 of 20 faces within 200 evaluations. Freeing y as well reaches
 Adam-optimize's objective in a median 60 steps, but a free y loses the attribute dials' meaning.
 """
 
