@@ -194,14 +194,14 @@ def optimize_latent_job(
     best_loss = torch.full((z.shape[0],), math.inf, device=z.device)
     best_z, best_y = z.detach().clone(), y0.detach().clone()
     losses: list[float] = []
-    last_img: list[torch.Tensor] = []
+    last_img = z.new_zeros(0)  # G's output at the latest evaluation (for previews)
 
     def current_y() -> torch.Tensor:
         return torch.tanh(params[1]) if config.optimize_y else y0
 
     def evaluate() -> torch.Tensor:
         """Objective per sample at the current code (graph kept), recorded as a candidate for the best."""
-        nonlocal best_loss
+        nonlocal best_loss, last_img
         y = current_y()
         with autocast(z.device, config.precision):
             img = G(z, y)
@@ -213,7 +213,7 @@ def optimize_latent_job(
             best_z[better] = z.detach()[better]
             best_y[better] = y.detach()[better]
         losses.append(float(best_loss.min()))
-        last_img[:] = [img]
+        last_img = img.detach()
         return loss
 
     def progress(before: int) -> Step:
@@ -223,7 +223,7 @@ def optimize_latent_job(
         if config.preview_every and (n // config.preview_every > before // config.preview_every or n >= steps):
             with torch.no_grad():
                 k = int(best_loss.argmin())
-                preview = tensor_to_image(last_img[0][k].detach())
+                preview = tensor_to_image(last_img[k])
         return Step(min(n, steps), steps, what, {"loss": losses[-1]}, preview)
 
     if config.optimizer == "lbfgs":
