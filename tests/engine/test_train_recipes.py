@@ -74,3 +74,30 @@ def test_cli_lists_registered_recipes(capsys):
         build_parser().parse_args(["train", "no-such-recipe"])
     err = capsys.readouterr().err
     assert all(name in err for name in RECIPES)
+
+
+def test_random_hflip_mirrors_about_half_and_keeps_the_rest():
+    from engine.train.recipes.encoders import random_hflip
+
+    x = torch.randn(200, 3, 8, 8)
+    out = random_hflip(x)
+    mirrored = torch.tensor([torch.equal(o, i.flip(-1)) for o, i in zip(out, x, strict=True)])
+    kept = torch.tensor([torch.equal(o, i) for o, i in zip(out, x, strict=True)])
+    assert bool((mirrored ^ kept).all())  # every image is either mirrored or untouched
+    assert 70 < int(mirrored.sum()) < 130
+
+
+def test_classifier_with_hflip_sees_mirrored_batches(synthetic_dataset):
+    """``hflip=true`` feeds the network mirrored images (the labels stay), off by default."""
+    from engine.train.recipes import create_recipe
+
+    x, y = (torch.stack(t) for t in zip(*(synthetic_dataset[i] for i in range(16)), strict=True))
+    small = {"resolution": 32, "base_channels": 8, "feature_dim": 16}
+    seen = {}
+    for flag in (False, True):
+        recipe = create_recipe("classifier", {**small, "hflip": flag}, synthetic_dataset.attributes)
+        recipe.train_step((x, y), 1)
+        seen[flag] = recipe._last[0]
+    assert torch.equal(seen[False], x[:16])
+    flipped = [not torch.equal(a, b) and torch.equal(a, b.flip(-1)) for a, b in zip(seen[True], x, strict=True)]
+    assert 0 < sum(flipped) < 16

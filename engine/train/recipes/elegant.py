@@ -18,7 +18,8 @@ recipe pairs them itself, so it needs no sampler of its own and works unchanged 
    C and D classify as their new labels, so an exchanged block must make its attribute visible, not
    merely plausible to a discriminator that may ignore the condition.
 
-Rare attributes get few pairs per batch (k is bounded by the faces that have them): use large batches.
+Rare attributes get few pairs per batch (k is bounded by the faces that have them): use large batches,
+and ``min_pairs`` to top their steps up from a pool of recent faces (:mod:`.elegant_pairs`).
 A batch in which no attribute splits (all faces alike) trains reconstruction only; under DDP that must
 not happen on one rank alone, which real data makes practically impossible.
 
@@ -43,6 +44,7 @@ from engine.bundle import make_manifest, save_bundle
 from engine.errors import FacetError
 from engine.models.elegant import ElegantDecoder, ElegantDiscriminator, ElegantEncoder, exchange, half
 from engine.train.recipe import Recipe, image_grid, unwrap
+from engine.train.recipes.elegant_pairs import PairPool, top_up
 from engine.transfer import FAMILY, compute_prototypes
 
 GANS = ("lsgan", "hinge")
@@ -102,6 +104,10 @@ class ElegantRecipe(Recipe):
         adv_weight: float = 1.0
         mismatch_weight: float = 1.0  # real faces with a flipped label i count as fake for D (matching-aware D)
         max_pairs: int = 0  # at most this many pairs per step (0: no cap); bounds the cost of common attributes
+        # > 0: steps of rare attributes are topped up to this many pairs from a pool of recent faces
+        # (elegant_pairs.PairPool; pool_size faces per attribute and side)
+        min_pairs: int = 0
+        pool_size: int = 64
         # the first N steps train only the discriminators: after a warm start (--init) from a bundle, which has
         # no discriminators, fresh ones would otherwise push the trained encoder/decoder with random gradients
         disc_warmup: int = 0
@@ -132,6 +138,8 @@ class ElegantRecipe(Recipe):
                 ),
                 "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
             }
+            if c.min_pairs > 0:
+                self.nets["pairs"] = PairPool(max(c.pool_size, 1), c.resolution, n)
         except ValueError as exc:
             raise FacetError(f"elegant: {exc}") from None
         betas = (c.beta1, 0.999)
@@ -204,6 +212,13 @@ class ElegantRecipe(Recipe):
         x, y = batch
         self.nets["memory"].add(x, y)
         i, pos, neg = self.pick_pairs(y, step, self.config.max_pairs)
+        pool = self.nets.get("pairs")
+        if pool is not None:
+            want = min(self.config.min_pairs, self.config.max_pairs or self.config.min_pairs)
+            a, b, ya, yb = top_up(pool, x, y, i, pos, neg, want) if len(pos) else (x[pos], x[neg], y[pos], y[neg])
+            pool.add(x, y)
+        else:
+            a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         if not len(pos):  # no attribute splits this batch: reconstruction only
             with self.autocast():
                 z, skips = self.nets["encoder"](x)
@@ -211,10 +226,9 @@ class ElegantRecipe(Recipe):
             if step > self.config.disc_warmup:
                 self.step("gen", self.config.rec_weight * rec)
             return {"rec": rec.item(), "adv_g": 0.0, "d_real": 0.0, "d_fake": 0.0, "pairs": 0.0, **self._no_cls()}
-        a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         yc, yd = ya.clone(), yb.clone()
         yc[:, i], yd[:, i] = -1.0, 1.0
-        k = len(pos)
+        k = len(a)
         warmup = step <= self.config.disc_warmup
         with self.autocast():
             with torch.no_grad() if warmup else contextlib.nullcontext():
