@@ -63,11 +63,11 @@ def transfer_success(bundle: Bundle, classifier: Bundle, faces: Sequence[np.ndar
         return codes[i]
 
     out = []
-    judged = decide(faces) if confirmed else None
+    judged = decide(faces)  # the judge's view of the untouched faces (sources' before, exemplars' ceiling)
     for j, name in enumerate(known):
         b = bundle.attributes.index(name)
         has = labels[:, b] > 0
-        usable = judged[:, j] == has if judged is not None else np.ones(len(has), bool)
+        usable = judged[:, j] == has if confirmed else np.ones(len(has), bool)
         with_i, without = np.flatnonzero(has & usable)[:pairs], np.flatnonzero(~has & usable)[:pairs]
         k = min(len(with_i), len(without))
         if not k:
@@ -76,8 +76,7 @@ def transfer_success(bundle: Bundle, classifier: Bundle, faces: Sequence[np.ndar
         exemplars = np.concatenate([with_i[:k], without[:k]])
         results = [T.transfer_codes(bundle, code(s), code(e), [name], strength)
                    for s, e in zip(sources, exemplars, strict=True)]
-        after, before = decide(results), decide([faces[s] for s in sources])
-        seen = decide([faces[e] for e in exemplars])[:, j]
+        after, before, seen = decide(results), judged[sources], judged[exemplars, j]
         others = np.arange(len(known)) != j
         out.append(AttributeTransfer(
             name=name, pairs=int(k), added=float(after[:k, j].mean()), removed=float((~after[k:, j]).mean()),

@@ -44,11 +44,13 @@ def test_top_up_fills_a_rare_attribute_from_the_pool():
     pool = PairPool(capacity=16, resolution=32, n_attrs=2)
     pool.add(faces(16, 1), labels(16, 6))
     x, y = faces(16, 2), labels(16, 1)  # one moustache in this batch
-    a, b, ya, yb = top_up(pool, x, y, 1, torch.tensor([0]), torch.tensor([1]), want=5)
+    a, b, ya, yb = top_up(pool, x, y, 1, want=5)
     assert len(a) == len(b) == 5
-    assert torch.equal(a[0], x[0]) and bool((ya[:, 1] > 0).all()) and bool((yb[:, 1] < 0).all())
-    # enough in the batch: the pairs stay as picked
-    a, b, _, _ = top_up(pool, x, y, 0, torch.arange(4), torch.arange(8, 12), want=4)
+    assert torch.equal(a[0], x[0]) and torch.equal(b, x[1:6])  # the batch's own faces first
+    assert bool((ya[:, 1] > 0).all()) and bool((yb[:, 1] < 0).all())
+    assert torch.equal(a[1:], pool.take(1, 0, 4)[0])  # then the pool's latest moustaches
+    # enough faces on both sides in the batch: nothing comes from the pool
+    a, b, _, _ = top_up(pool, x, y, 0, want=4)
     assert torch.equal(a, x[:4]) and torch.equal(b, x[8:12])
 
 

@@ -212,13 +212,13 @@ class ElegantRecipe(Recipe):
         x, y = batch
         self.nets["memory"].add(x, y)
         i, pos, neg = self.pick_pairs(y, step, self.config.max_pairs)
+        a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         pool = self.nets.get("pairs")
         if pool is not None:
             want = min(self.config.min_pairs, self.config.max_pairs or self.config.min_pairs)
-            a, b, ya, yb = top_up(pool, x, y, i, pos, neg, want) if len(pos) else (x[pos], x[neg], y[pos], y[neg])
+            if 0 < len(pos) < want:
+                a, b, ya, yb = top_up(pool, x, y, i, want)
             pool.add(x, y)
-        else:
-            a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         if not len(pos):  # no attribute splits this batch: reconstruction only
             with self.autocast():
                 z, skips = self.nets["encoder"](x)

@@ -40,7 +40,7 @@ class PairPool(nn.Module):
         labels = torch.where(y > 0, 1, -1).to(torch.int8)
         cap = self.capacity
         for i in range(self.images.shape[0]):
-            for side, rows in enumerate((torch.nonzero(y[:, i] > 0).flatten(), torch.nonzero(y[:, i] <= 0).flatten())):
+            for side, rows in enumerate(sides(y, i)):
                 rows = rows[-cap:]  # more than fit: only the last ones would survive anyway
                 if not len(rows):
                     continue
@@ -62,21 +62,20 @@ class PairPool(nn.Module):
         return self.images[attribute, side, slots].float().div(127.5).sub(1), self.labels[attribute, side, slots].float()
 
 
+def sides(y: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices of the faces with attribute i (side 0) and without it (side 1)."""
+    return torch.nonzero(y[:, i] > 0).flatten(), torch.nonzero(y[:, i] <= 0).flatten()
+
+
 def top_up(
-    pool: PairPool, x: torch.Tensor, y: torch.Tensor, i: int, pos: torch.Tensor, neg: torch.Tensor, want: int
+    pool: PairPool, x: torch.Tensor, y: torch.Tensor, i: int, want: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(A, B, y_A, y_B) for attribute i: the batch's pairs ``pos``/``neg`` and, when they are fewer than
-    ``want``, faces from the pool (taken before this batch is added, so no face meets itself)."""
-    a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
-    if len(pos) >= want:
-        return a, b, ya, yb
-    all_neg = torch.nonzero(y[:, i] <= 0).flatten()
-    all_pos = torch.nonzero(y[:, i] > 0).flatten()
-    more_a, more_ya = pool.take(i, 0, want - len(all_pos))
-    more_b, more_yb = pool.take(i, 1, want - len(all_neg))
-    a = torch.cat([x[all_pos], more_a.to(x.device, x.dtype)])
-    b = torch.cat([x[all_neg], more_b.to(x.device, x.dtype)])
-    ya = torch.cat([y[all_pos], more_ya.to(y.device, y.dtype)])
-    yb = torch.cat([y[all_neg], more_yb.to(y.device, y.dtype)])
+    """(A, B, y_A, y_B): up to ``want`` pairs for attribute i, every face of the batch on each side first, then
+    the pool's most recent ones (taken before this batch is added, so no face meets itself)."""
+    both = []
+    for side, rows in enumerate(sides(y, i)):
+        more_x, more_y = pool.take(i, side, want - len(rows))
+        both.append((torch.cat([x[rows], more_x.to(x)]), torch.cat([y[rows], more_y.to(y)])))
+    (a, ya), (b, yb) = both
     k = min(len(a), len(b), want)
     return a[:k], b[:k], ya[:k], yb[:k]
