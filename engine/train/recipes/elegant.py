@@ -44,7 +44,7 @@ from engine.bundle import make_manifest, save_bundle
 from engine.errors import FacetError
 from engine.models.elegant import ElegantDecoder, ElegantDiscriminator, ElegantEncoder, exchange, half
 from engine.train.recipe import Recipe, image_grid, unwrap
-from engine.train.recipes.elegant_pairs import PairPool, top_up
+from engine.train.recipes.elegant_pairs import PairPool, from_stored, to_stored, top_up
 from engine.transfer import FAMILY, compute_prototypes
 
 GANS = ("lsgan", "hinge")
@@ -66,8 +66,7 @@ class SampleMemory(nn.Module):
     @torch.no_grad()
     def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
         cap, seen = self.images.shape[0], int(self.seen)  # one device sync per batch
-        pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-        labels = torch.where(y > 0, 1, -1).to(torch.int8)
+        pixels, labels = to_stored(x, y)
         for j in range(x.shape[0]):
             n = seen + j
             slot = n if n < cap else int(torch.randint(0, n + 1, ()).item())  # global RNG: resume-exact
@@ -79,7 +78,7 @@ class SampleMemory(nn.Module):
     def get(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(images in [-1, 1], labels in {-1, 1}) of the faces held so far."""
         n = self.size
-        return self.images[:n].float().div(127.5).sub(1), self.labels[:n].float()
+        return from_stored(self.images[:n], self.labels[:n])
 
 
 class ElegantRecipe(Recipe):

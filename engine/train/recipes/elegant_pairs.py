@@ -17,6 +17,17 @@ import torch
 from torch import nn
 
 
+def to_stored(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Faces in [-1, 1] and labels (> 0 = present) as kept in memory: uint8 pixels, int8 labels in {-1, 1}."""
+    pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    return pixels, torch.where(y > 0, 1, -1).to(torch.int8)
+
+
+def from_stored(pixels: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`to_stored`: (images in [-1, 1], labels in {-1, 1}) as floats."""
+    return pixels.float().div(127.5).sub(1), labels.float()
+
+
 class PairPool(nn.Module):
     """Ring buffers of uint8 faces (and their labels) per (attribute, side): side 0 = with it, 1 = without."""
 
@@ -36,8 +47,7 @@ class PairPool(nn.Module):
     @torch.no_grad()
     def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Remember every face of the batch (x in [-1, 1], y > 0 = present) under each attribute's side."""
-        pixels = x.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-        labels = torch.where(y > 0, 1, -1).to(torch.int8)
+        pixels, labels = to_stored(x, y)
         cap = self.capacity
         for i in range(self.images.shape[0]):
             for side, rows in enumerate(sides(y, i)):
@@ -59,7 +69,7 @@ class PairPool(nn.Module):
             return empty.float(), self.labels.new_zeros((0, self.labels.shape[-1])).float()
         end = int(self.count[attribute, side])
         slots = (torch.arange(end - n, end, device=self.images.device)) % self.capacity
-        return self.images[attribute, side, slots].float().div(127.5).sub(1), self.labels[attribute, side, slots].float()
+        return from_stored(self.images[attribute, side, slots], self.labels[attribute, side, slots])
 
 
 def sides(y: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
