@@ -127,6 +127,10 @@ def transfer_rows(bundle, classifier, faces, labels, pairs: int) -> list[list[ob
         rows.append(["mean over confirmed pairs", sum(r.pairs for r in sure), "", "",
                      f"{np.mean([r.present_afterwards for r in sure]):.2f}", f"{np.mean([r.others_unchanged for r in sure]):.2f}",
                      "1.00"])
+        plain = transfer_success(bundle, classifier, faces, labels, pairs, balanced=False)
+        rows.append(["mean with plain decisions (logit > 0)", "", f"{np.mean([r.added for r in plain]):.2f}",
+                     f"{np.mean([r.removed for r in plain]):.2f}", f"{np.mean([r.present_afterwards for r in plain]):.2f}",
+                     f"{np.mean([r.others_unchanged for r in plain]):.2f}", f"{np.mean([r.exemplars_judged for r in plain]):.2f}"])
     return rows
 
 
@@ -189,7 +193,10 @@ def main() -> None:
                  "classifier's decisions on the other attributes are the same as on the source; *exemplars "
                  "judged as labelled* = how often the classifier sees the exemplars' attribute as their labels "
                  "say, the score a perfect copy of the exemplar's attribute would get (the protocol's ceiling); *confirmed "
-                 "pairs*: the same protocol on faces whose label the classifier agrees with (ceiling 1)."]
+                 "pairs*: the same protocol on faces whose label the classifier agrees with (ceiling 1). The "
+                 "classifier decides with balanced decisions (`engine.metrics.attribute_decisions`: each attribute's "
+                 "threshold moved by its training frequency), since the pairs hold as many faces with the attribute "
+                 "as without; the last row is its plain decisions (logit > 0), which miss rare attributes."]
     else:
         body += ["", "Attribute transfer success: not measured (no `--classifier` bundle given)."]
     body += ["", "The decoder's residual starts at zero and the own-latent path is trained to stay there, so "

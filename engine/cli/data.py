@@ -99,15 +99,15 @@ def _pack(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     if args.pack:
         from engine.data import PackDataset
+        from engine.data.labels import positive_fraction
 
         ds = PackDataset(args.pack)
-        pos = (ds.labels > 0).float().mean(0).tolist() if len(ds) else [0.0] * len(ds.attributes)
         result = {
             "pack": str(args.pack),
             "images": len(ds),
             "resolution": ds.resolution,
             "attributes": ds.attributes,
-            "positive_fraction": dict(zip(ds.attributes, pos, strict=True)),
+            "positive_fraction": positive_fraction(ds.labels, ds.attributes),
             "skipped_at_build": len(ds.skipped_at_build),
             "source": ds.source_note,
         }

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from engine.data.labels import LabelTable, read_labels, read_partition, split_code
+from engine.data.labels import LabelTable, positive_fraction, read_labels, read_partition, split_code
 from engine.errors import DatasetError, ImageLoadError
 from engine.images import IMAGE_EXTENSIONS, center_square, load_image
 
@@ -177,10 +177,7 @@ class CelebADataset(Dataset):
             "duplicate_names": self.duplicate_names,
             "skipped_unreadable": self.skipped,
             "skipped_examples": self.skipped_files[:5],
-            "positive_fraction": {
-                a: float((self.labels[:, j] > 0).mean()) if len(self) else 0.0
-                for j, a in enumerate(self.attributes)
-            },
+            "positive_fraction": positive_fraction(self.labels, self.attributes),
         }
 
     def report(self) -> str:

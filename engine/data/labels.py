@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -213,3 +214,15 @@ def split_code(split: str | int) -> int:
     if isinstance(split, str) and split in ("0", "1", "2"):
         return int(split)
     raise DatasetError(f"unknown split {split!r}; use train, val or test")
+
+
+def positive_fraction(labels: Any, attributes: Sequence[str]) -> dict[str, float]:
+    """Fraction of rows with each attribute present (label > 0); 0.0 for an empty table.
+
+    ``labels`` is any (N, A) array or tensor of ±1. Recorded in every trained bundle's manifest, where the
+    attribute classifier's balanced decisions (``engine.metrics.attribute_decisions``) read it as the prior.
+    """
+    values = np.asarray(labels)
+    if not len(values):
+        return {a: 0.0 for a in attributes}
+    return {a: float(f) for a, f in zip(attributes, (values > 0).mean(0), strict=True)}

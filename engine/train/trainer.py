@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from engine.data.labels import positive_fraction
 from engine.device import pick_device
 from engine.errors import DatasetError, FacetError, NumericalError
 from engine.images import save_image
@@ -213,6 +214,9 @@ class Trainer:
     def _manifest_extra(self, steps: int, seconds: float) -> dict[str, Any]:
         ds = self.dataset
         data = {"description": _describe(ds), "images": len(ds)}  # type: ignore[arg-type]
+        if getattr(ds, "labels", None) is not None and getattr(ds, "attributes", None) is not None:
+            # the prior that balanced classifier decisions correct for (engine.metrics.attribute_decisions)
+            data["positive_fraction"] = positive_fraction(ds.labels, ds.attributes)
         for key in ("licence", "license", "source_note"):
             if getattr(ds, key, None):
                 data["licence"] = getattr(ds, key)

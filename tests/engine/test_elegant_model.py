@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import FacetError
 from engine.models.elegant import (
     ElegantDecoder,
     ElegantDiscriminator,
@@ -15,7 +16,7 @@ from engine.models.elegant import (
     half,
 )
 from engine.models.registry import build_network, network_spec
-from engine.train.recipes.elegant import ElegantRecipe, SampleMemory
+from engine.train.recipes.elegant import ElegantRecipe, SampleMemory, attribute_cycle
 
 TINY = dict(n_attrs=3, block_channels=4, base_channels=8, max_channels=32, latent_size=4)
 
@@ -124,6 +125,19 @@ def test_pick_pairs_splits_the_batch_by_the_step_attribute():
     assert len(pos) == 0 and len(neg) == 0
     i, pos, neg = ElegantRecipe.pick_pairs(y, step=1, max_pairs=1)  # capped: the first pair only
     assert i == 0 and pos.tolist() == [0] and neg.tolist() == [1]
+
+
+def test_attribute_weights_give_lagging_attributes_more_steps():
+    cycle = attribute_cycle(["Smiling", "Bangs", "Male"], {"Male": 3, "Bangs": 2})
+    assert cycle == [0, 1, 2, 1, 2, 2]
+    y = torch.tensor([[1, 1, 1], [-1, -1, -1]], dtype=torch.float32)  # every attribute splits the batch
+    picked = [ElegantRecipe.pick_pairs(y, step=s, cycle=cycle)[0] for s in range(1, 13)]
+    assert picked.count(2) == 6 and picked.count(1) == 4 and picked.count(0) == 2
+    assert attribute_cycle(["Smiling", "Male"], {"Male": 0}) == [0]  # weight 0 leaves an attribute out
+    with pytest.raises(FacetError, match="Mustache"):
+        attribute_cycle(["Smiling"], {"Mustache": 2})
+    with pytest.raises(FacetError, match="whole numbers"):
+        attribute_cycle(["Smiling"], {"Smiling": 0})
 
 
 def test_sample_memory_is_a_bounded_reservoir():

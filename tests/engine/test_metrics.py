@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from engine.bundle import load_bundle
+from engine.errors import BundleError
 from engine.metrics import (
+    attribute_decisions,
+    balanced_accuracy,
+    classifier_outputs,
     frechet_distance,
     frechet_to_standard_normal,
     gaussian_window,
@@ -105,3 +110,34 @@ def test_latent_distance_with_discriminator_score():
         ld.bias.zero_()
     stats = latent_distance(np.ones((5, 4), np.float32), ld)
     assert stats["ld_score"] == pytest.approx(4.0)
+
+
+def test_balanced_decisions_move_each_threshold_by_the_training_prior(tiny_classifier_bundle, synthetic_dataset):
+    judge = load_bundle(tiny_classifier_bundle)
+    images, labels = synthetic_dataset.as_arrays()
+    images = images[:64]
+    # the trainer recorded the prior: how often each attribute occurred in the training data
+    prior = judge.manifest["data"]["positive_fraction"]
+    assert prior == pytest.approx({a: float((labels[:, j] > 0).mean()) for j, a in enumerate(judge.attributes)})
+    logits = classifier_outputs(judge, images)
+    np.testing.assert_array_equal(attribute_decisions(judge, images), logits > 0)
+    judge.manifest["data"]["positive_fraction"] = {a: 0.5 for a in judge.attributes}  # even odds: no shift
+    np.testing.assert_array_equal(attribute_decisions(judge, images, balanced=True), logits > 0)
+    # a rare attribute (1 in 10) is called present from logit log(1/9) = -2.2 on: more often than plain
+    judge.manifest["data"]["positive_fraction"] = {a: 0.1 for a in judge.attributes}
+    rare = attribute_decisions(judge, images, balanced=True)
+    np.testing.assert_array_equal(rare, logits > math.log(0.1 / 0.9))
+    assert rare.sum() > (logits > 0).sum()
+    assert attribute_decisions(judge, images[:0], balanced=True).shape == (0, len(judge.attributes))
+    del judge.manifest["data"]["positive_fraction"]
+    with pytest.raises(BundleError, match="positive_fraction"):
+        attribute_decisions(judge, images, balanced=True)
+
+
+def test_balanced_accuracy_weighs_recall_and_specificity_equally():
+    targets = np.array([[1, 1, -1], [-1, 1, -1], [-1, 1, -1], [-1, 1, -1]])
+    never = np.zeros((4, 3), bool)  # never finds anything: 75 % plain accuracy on column 0, balanced 50 %
+    np.testing.assert_allclose(balanced_accuracy(never, targets), [0.5, 0.0, 1.0])
+    found = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0], [0, 1, 1]], bool)
+    # column 0: recall 1, specificity 2/3; column 1 has no negatives, column 2 no positives
+    np.testing.assert_allclose(balanced_accuracy(found, targets), [(1 + 2 / 3) / 2, 0.75, 0.75])

@@ -31,7 +31,7 @@ whose mean latent blocks become the bundle's attribute prototypes (see :mod:`eng
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,21 @@ class SampleMemory(nn.Module):
         return from_stored(self.images[:n], self.labels[:n])
 
 
+def attribute_cycle(attributes: list[str], weights: dict[str, int]) -> list[int]:
+    """The order in which steps visit the attributes: pass r of the cycle holds those with weight > r.
+
+    ``{"Male": 3, "Bangs": 2}`` over (Smiling, Bangs, Male) gives Smiling, Bangs, Male, Bangs, Male, Male:
+    the extra steps are spread over the cycle rather than run back to back.
+    """
+    unknown = sorted(set(weights) - set(attributes))
+    if unknown:
+        raise FacetError(f"attribute_weights: {', '.join(unknown)} not among the attributes ({', '.join(attributes)})")
+    w = [weights.get(a, 1) for a in attributes]
+    if any(not isinstance(v, int) or v < 0 for v in w) or not any(w):
+        raise FacetError(f"attribute_weights must be whole numbers >= 0, not all 0; got {weights}")
+    return [i for r in range(max(w)) for i, v in enumerate(w) if v > r]
+
+
 class ElegantRecipe(Recipe):
     name = "elegant"
 
@@ -111,6 +126,9 @@ class ElegantRecipe(Recipe):
         # no discriminators, fresh ones would otherwise push the trained encoder/decoder with random gradients
         disc_warmup: int = 0
         cls_weight: float = 0.0  # > 0: auxiliary attribute classifier in disc_full; its loss on C, D for the generator
+        # steps per cycle for an attribute (default 1 each), e.g. {"Male": 3}: more of the steps go to the
+        # attributes whose transfers lag (attribute_cycle gives the order)
+        attribute_weights: dict[str, int] = field(default_factory=dict)
         prototype_images: int = 300  # faces remembered for sample grids and export prototypes
         sample_rows: int = 6
 
@@ -123,6 +141,7 @@ class ElegantRecipe(Recipe):
             raise FacetError(f"rec_loss must be l1 or mse, not {c.rec_loss!r}")
         if c.gan not in GANS:
             raise FacetError(f"gan must be one of {', '.join(GANS)}, not {c.gan!r}")
+        self.cycle = attribute_cycle(attributes, c.attribute_weights)
         n = len(attributes)
         shared = dict(resolution=c.resolution, n_attrs=n, block_channels=c.block_channels,
                       base_channels=c.base_channels, max_channels=c.max_channels, latent_size=c.latent_size, norm=c.norm)
@@ -151,15 +170,19 @@ class ElegantRecipe(Recipe):
 
     # -- one step ---------------------------------------------------------------------------------
     @staticmethod
-    def pick_pairs(y: torch.Tensor, step: int, max_pairs: int = 0) -> tuple[int, torch.Tensor, torch.Tensor]:
+    def pick_pairs(y: torch.Tensor, step: int, max_pairs: int = 0,
+                   cycle: list[int] | None = None) -> tuple[int, torch.Tensor, torch.Tensor]:
         """(attribute i, indices with it, as many without it) for this step; k = 0 when no attribute splits.
 
-        ``max_pairs`` > 0 caps k: a large batch then finds pairs for rare attributes (eyeglasses, moustache)
-        without making the steps of common ones (smiling, male) proportionally more expensive.
+        The step's attribute is ``cycle[(step - 1) % len(cycle)]`` (default: each attribute in turn); when the
+        batch does not split on it, the next attributes are tried in order. ``max_pairs`` > 0 caps k: a large
+        batch then finds pairs for rare attributes (eyeglasses, moustache) without making the steps of common
+        ones (smiling, male) proportionally more expensive.
         """
         n = y.shape[1]
+        first = cycle[(step - 1) % len(cycle)] if cycle else (step - 1) % n
         for offset in range(n):
-            i = (step - 1 + offset) % n
+            i = (first + offset) % n
             pos = torch.nonzero(y[:, i] > 0).flatten()
             neg = torch.nonzero(y[:, i] <= 0).flatten()
             k = min(len(pos), len(neg), max_pairs or len(pos))
@@ -210,7 +233,7 @@ class ElegantRecipe(Recipe):
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
         x, y = batch
         self.nets["memory"].add(x, y)
-        i, pos, neg = self.pick_pairs(y, step, self.config.max_pairs)
+        i, pos, neg = self.pick_pairs(y, step, self.config.max_pairs, self.cycle)
         a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
         pool = self.nets.get("pairs")
         if pool is not None:
