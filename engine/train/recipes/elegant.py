@@ -3,8 +3,9 @@
 Iterative strategy (one attribute per step). The trainer hands over ordinary shuffled batches; the
 recipe pairs them itself, so it needs no sampler of its own and works unchanged with DDP and resume:
 
-1. attribute ``i`` cycles with the step; if the batch holds no face with *and* none without it, the
-   next attribute that does is used (``pairs`` in the log is how many pairs the step had);
+1. attribute ``i`` cycles with the step (``attribute_weights`` gives lagging attributes more steps of the
+   cycle); if the batch holds no face with *and* none without it, the next attribute that does is used
+   (``pairs`` in the log is how many pairs the step had);
 2. A = the batch's faces with attribute i, B = as many faces without it (``k = min(#with, #without)``);
 3. C = A with B's block i (attribute removed), D = B with A's block i (attribute added); A' and B'
    decode the own latents (reconstruction);
