@@ -114,13 +114,15 @@ def reconstruction(bundle, faces: list[np.ndarray]) -> tuple[float, float]:
 
 
 def transfer_rows(bundle, classifier, faces, labels, pairs: int) -> list[list[object]]:
-    from engine.transfer_eval import transfer_success
+    from engine.transfer_eval import present_interval, transfer_success
 
     results = transfer_success(bundle, classifier, faces, labels, pairs)
     rows = [[r.name, r.pairs, f"{r.added:.2f}", f"{r.removed:.2f}", f"{r.present_afterwards:.2f}",
              f"{r.others_unchanged:.2f}", f"{r.exemplars_judged:.2f}"] for r in results]
     if results:
-        rows.append(["**mean**", "", "", "", f"**{np.mean([r.present_afterwards for r in results]):.2f}**",
+        lo, hi = present_interval(results)
+        rows.append(["**mean**", "", "", "", f"**{np.mean([r.present_afterwards for r in results]):.2f}** "
+                     f"(95 % bootstrap interval {lo:.2f}-{hi:.2f})",
                      f"**{np.mean([r.others_unchanged for r in results]):.2f}**",
                      f"{np.mean([r.exemplars_judged for r in results]):.2f}"])
         sure = transfer_success(bundle, classifier, faces, labels, pairs, confirmed=True)
@@ -193,7 +195,9 @@ def main() -> None:
                  "classifier's decisions on the other attributes are the same as on the source; *exemplars "
                  "judged as labelled* = how often the classifier sees the exemplars' attribute as their labels "
                  "say, the score a perfect copy of the exemplar's attribute would get (the protocol's ceiling); *confirmed "
-                 "pairs*: the same protocol on faces whose label the classifier agrees with (ceiling 1). The "
+                 "pairs*: the same protocol on faces whose label the classifier agrees with (ceiling 1); the *bootstrap "
+                 "interval* resamples each attribute's pairs: how much of the mean is the luck of which faces "
+                 "were held out. The "
                  "classifier decides with balanced decisions (`engine.metrics.attribute_decisions`: each attribute's "
                  "threshold moved by its training frequency), since the pairs hold as many faces with the attribute "
                  "as without; the last row is its plain decisions (logit > 0), which miss rare attributes."]

@@ -17,7 +17,7 @@ half of the labelled moustaches, which capped the mean at 0.88 (balanced: 0.93).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class AttributeTransfer:
     removed: float  # fraction of "remove" transfers the classifier calls absent
     others_unchanged: float  # fraction of the other attributes' decisions left as on the source
     exemplars_judged: float = 1.0  # fraction of the exemplars the classifier judges as labelled (the ceiling)
+    # per pair, did it succeed: the k "add" transfers, then the k "remove" ones (pair i of each uses the same faces)
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
 
     @property
     def present_afterwards(self) -> float:
@@ -84,5 +86,26 @@ def transfer_success(bundle: Bundle, classifier: Bundle, faces: Sequence[np.ndar
         out.append(AttributeTransfer(
             name=name, pairs=int(k), added=float(after[:k, j].mean()), removed=float((~after[k:, j]).mean()),
             others_unchanged=float((after[:, others] == before[:, others]).mean()) if others.any() else 1.0,
-            exemplars_judged=float((seen[:k].sum() + (~seen[k:]).sum()) / (2 * k))))
+            exemplars_judged=float((seen[:k].sum() + (~seen[k:]).sum()) / (2 * k)),
+            hits=np.concatenate([after[:k, j], ~after[k:, j]])))
     return out
+
+
+def present_interval(results: Sequence[AttributeTransfer], level: float = 0.95, draws: int = 4000,
+                     seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of the mean ``present_afterwards`` over attributes.
+
+    The held-out faces are a sample: each attribute's pairs are drawn again with replacement (a pair's "add"
+    and "remove" transfers together, since they use the same two faces). Two models whose scores differ by
+    much less than the interval's width cannot be told apart on these faces.
+    """
+    rng = np.random.default_rng(seed)
+    means = np.zeros(draws)
+    for r in results:
+        if len(r.hits) != 2 * r.pairs:
+            raise ValueError(f"{r.name}: no per-pair outcomes to resample (hits holds {len(r.hits)} of {2 * r.pairs})")
+        idx = rng.integers(0, r.pairs, (draws, r.pairs))
+        means += (r.hits[: r.pairs][idx].mean(1) + r.hits[r.pairs :][idx].mean(1)) / 2
+    means /= max(len(results), 1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

@@ -271,7 +271,6 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
     import torch
 
     from engine.bundle import load_bundle, save_bundle
-    from engine.modelcard import write_model_card
 
     dest = MODELS / (stage.export or stage.name)
     with tempfile.TemporaryDirectory(dir=ROOT / "runs") as tmp:
@@ -300,13 +299,11 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
         if s.kind == "train" and s.recipe in training and (s is stage or s.recipe != stage.recipe):
             training[s.recipe] = {**training[s.recipe], "planned_steps": s.steps, "command": shlex.join(command(s, display=True))}
     manifest["training"] = training
-    bundle.manifest = manifest  # measured as shipped: at its crop_resolution (ELEGANT64: 128 px crops)
-    manifest["metrics"] = evaluate(bundle)
     if dest.exists():
         shutil.rmtree(dest)
     save_bundle(dest, networks, manifest, tensors=dict(bundle.tensors), dtype=torch.float16)
-    write_model_card(dest)
-    load_bundle(dest)  # it must load
+    # measured as shipped: the fp16 weights, at its crop_resolution (ELEGANT64: 128 px crops)
+    update_shipped(dest, metrics=evaluate(load_bundle(dest)))
     mb = sum(p.stat().st_size for p in dest.iterdir()) / 1e6
     print(f"[{stage.name}] exported {dest} ({mb:.1f} MB): {status}")
     return dest
@@ -436,10 +433,13 @@ def evaluate(bundle) -> dict:
         if clf is None:
             out["transfer_success"] = not_measured("the attribute classifier is not trained yet")
         else:
-            from engine.transfer_eval import transfer_success
+            from engine.transfer_eval import present_interval, transfer_success
 
             results = transfer_success(bundle, clf, list(faces), labels, pairs=50)  # balanced decisions
             out["transfer_present_afterwards_mean"] = float(np.mean([r.present_afterwards for r in results]))
+            # how much of that is the luck of which faces were held out (pairs resampled)
+            lo, hi = present_interval(results)
+            out["transfer_present_afterwards_bootstrap_95"] = {"low": lo, "high": hi}
             plain = transfer_success(bundle, clf, list(faces), labels, pairs=50, balanced=False)
             # the judge's plain decisions (logit > 0), as cards measured until session 7
             out["transfer_present_afterwards_plain_decisions_mean"] = float(np.mean([r.present_afterwards for r in plain]))

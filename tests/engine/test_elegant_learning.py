@@ -76,6 +76,7 @@ def test_transfer_success_is_judged_by_the_classifier(trained, tmp_path):
     assert full["Blond_Hair"].added > none["Blond_Hair"].added, (full, none)
     for r in full.values():
         assert 0.0 <= r.removed <= 1.0 and 0.0 <= r.present_afterwards <= 1.0
+        assert r.hits[: r.pairs].mean() == r.added and r.hits[r.pairs :].mean() == r.removed
         # the judge's view of the exemplars (the protocol's ceiling) does not depend on the transfer
         assert r.exemplars_judged == none[r.name].exemplars_judged >= 0.75, (r, none[r.name])
     # confirmed pairs: only faces the judge sees as labelled, so its view of the exemplars is perfect

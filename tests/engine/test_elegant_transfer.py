@@ -232,3 +232,23 @@ def test_parse_settings():
     assert parse_settings(["Smiling=0.7,Bangs=-1", "Mustache=+0.25"]) == {"Smiling": 0.7, "Bangs": -1.0, "Mustache": 0.25}
     with pytest.raises(FacetError):
         parse_settings(["Smiling"])
+
+
+def test_present_interval_resamples_pairs_around_the_score():
+    from engine.transfer_eval import AttributeTransfer, present_interval
+
+    def result(name: str, added: list[bool], removed: list[bool]) -> AttributeTransfer:
+        k = len(added)
+        return AttributeTransfer(name, k, float(np.mean(added)), float(np.mean(removed)), 1.0,
+                                 hits=np.array(added + removed, bool))
+
+    perfect = [result("A", [True] * 10, [True] * 10)]
+    assert present_interval(perfect) == (1.0, 1.0)
+    mixed = [result("A", [True] * 8 + [False] * 2, [True] * 5 + [False] * 5), result("B", [True] * 20, [False] * 20)]
+    score = float(np.mean([r.present_afterwards for r in mixed]))  # (0.65 + 0.5) / 2
+    lo, hi = present_interval(mixed)
+    assert lo < score < hi and hi - lo < 0.25 and present_interval(mixed) == (lo, hi)  # seeded: repeatable
+    wider = present_interval(mixed, level=0.99)
+    assert wider[0] <= lo and wider[1] >= hi
+    with pytest.raises(ValueError, match="per-pair"):
+        present_interval([AttributeTransfer("C", 3, 1.0, 1.0, 1.0)])
