@@ -1,7 +1,9 @@
 """``facet transfer`` (take attributes from an exemplar face) and ``facet dial`` (move them with prototypes).
 
 SOURCE may be a folder (batch mode): every image in it is edited with the same exemplar or settings,
-which is encoded once. Results are the bundle's resolution (centre square of the input).
+which is encoded once. By default SOURCE is a face crop and the result is the bundle's crop (centre square of
+the input). With ``--photo`` SOURCE is a whole photo: its faces are found, aligned, edited and pasted back at
+the photo's full resolution, exactly as the app does (:class:`engine.session.EditSession`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", required=True, help="comma-separated attribute names, e.g. Smiling,Eyeglasses")
     p.add_argument("--strength", type=float, default=1.0, help="0 = unchanged, 1 = exemplar's (up to 1.5)")
     p.add_argument("-o", "--output", help="output image (one source) or folder (batch)")
+    add_photo_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_flag(p)
     add_json_flag(p)
@@ -31,10 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--set", action="append", required=True, metavar="NAME=VALUE", dest="settings",
                    help="attribute and amount in [-1.5, 1.5] (+ adds, - removes); repeatable or comma-separated")
     q.add_argument("-o", "--output", help="output image (one source) or folder (batch)")
+    add_photo_flags(q)
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     add_device_flag(q)
     add_json_flag(q)
     q.set_defaults(func=_dial)
+
+
+def add_photo_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--photo", action="store_true",
+                   help="SOURCE is a whole photo: find its faces, edit them, paste them back at full resolution")
+    p.add_argument("--face", type=int, metavar="N", help="with --photo: edit only face N (0 = the largest)")
 
 
 def parse_settings(items: list[str]) -> dict[str, float]:
@@ -61,28 +71,63 @@ def _load(args: argparse.Namespace):
     return load_bundle(args.bundle, pick_device(args.device))
 
 
-def _run_batch(args: argparse.Namespace, suffix: str, edit) -> int:
-    """Edit every source image with ``edit(code) -> uint8`` and save it; prints one line or JSON."""
+def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
+    """Edit and save every source image; prints one line or JSON.
+
+    A face crop goes through ``edit(code) -> uint8``; with ``--photo`` a photo's faces get ``ops(session, i)``
+    (the session's operations, so the result is what the app would export).
+    """
     from engine import transfer as T
+    from engine.errors import FacetError
     from engine.images import load_image, save_image
     from engine.progress import Step, tqdm_progress
 
     bundle = args.bundle_obj
+    if args.face is not None and not args.photo:
+        raise FacetError("--face picks a face in a photo: use it with --photo")
     sources = input_images(args.source)
     batch = Path(args.source).is_dir()
     progress, close = tqdm_progress(args.command, disable=args.quiet or args.json or not batch)
     written: list[str] = []
+    faces: dict[str, dict[str, int]] = {}
     try:
         for n, src in enumerate(sources):
             out = output_path(src, args.output, batch, suffix)
-            save_image(out, edit(T.encode(bundle, load_image(src))))
+            if args.photo:
+                image, faces[str(out)] = _edit_photo(args, load_image(src), ops, src)
+            else:
+                image = edit(T.encode(bundle, load_image(src)))
+            save_image(out, image)
             written.append(str(out))
             progress(Step(n + 1, len(sources), src.name))
     finally:
         close()
     text = written[0] if len(written) == 1 else f"{len(written)} images written to {Path(written[0]).parent}"
-    emit(args, {"outputs": written, "bundle": str(args.bundle), "resolution": bundle.resolution}, text)
+    if args.photo and any(not f["detected"] for f in faces.values()):
+        text += "\n(no face was found in some photos: their centre square was edited; see --json)"
+    result = {"outputs": written, "bundle": str(args.bundle), "resolution": bundle.resolution}
+    if args.photo:
+        result["faces"] = faces
+    emit(args, result, text)
     return 0
+
+
+def _edit_photo(args: argparse.Namespace, photo, ops, name: Path):
+    """(the photo with its chosen faces edited and pasted back, {"found": n, "edited": k, "detected": 0/1})."""
+    from engine.errors import FacetError
+    from engine.session import EditSession
+
+    session = EditSession(photo, elegant=args.bundle_obj)
+    detected = not session.faces[0].manual
+    chosen = range(len(session.faces)) if args.face is None else [args.face]
+    if args.face is not None and not (detected and 0 <= args.face < len(session.faces)):
+        found = len(session.faces) if detected else 0
+        raise FacetError(f"{name}: --face {args.face}, but {found} face(s) were found (numbered from 0, largest first)")
+    for i in chosen:
+        for op in ops(session, i):
+            session.apply(op)
+    return session.render_photo(), {"found": len(session.faces) if detected else 0, "edited": len(chosen),
+                                    "detected": int(detected)}
 
 
 def _transfer(args: argparse.Namespace) -> int:
@@ -92,8 +137,17 @@ def _transfer(args: argparse.Namespace) -> int:
     args.bundle_obj = bundle = _load(args)
     names = [a.strip() for a in args.attributes.split(",") if a.strip()]
     T.check_request(bundle, names, args.strength)  # bad names/strength fail before any image is read
-    exemplar = T.encode(bundle, load_image(args.exemplar))
-    return _run_batch(args, "_transfer", lambda code: T.transfer_codes(bundle, code, exemplar, names, args.strength))
+    image = load_image(args.exemplar)
+    exemplar = T.encode(bundle, image)
+
+    def ops(session, i: int) -> list:
+        from engine.ops import TransferFromExemplar
+
+        ref = session.add_exemplar(image)  # aligned like the faces (a face crop stays as it is)
+        return [TransferFromExemplar(i, ref, tuple(names), args.strength)]
+
+    return _run_batch(args, "_transfer", lambda code: T.transfer_codes(bundle, code, exemplar, names, args.strength),
+                      ops)
 
 
 def _dial(args: argparse.Namespace) -> int:
@@ -102,4 +156,10 @@ def _dial(args: argparse.Namespace) -> int:
     args.bundle_obj = bundle = _load(args)
     settings = parse_settings(args.settings)
     T.prototypes(bundle)  # a bundle without prototypes fails before any image is read
-    return _run_batch(args, "_dial", lambda code: T.dial_codes(bundle, code, settings))
+
+    def ops(session, i: int) -> list:
+        from engine.ops import Dial
+
+        return [Dial(i, name, value) for name, value in settings.items()]
+
+    return _run_batch(args, "_dial", lambda code: T.dial_codes(bundle, code, settings), ops)

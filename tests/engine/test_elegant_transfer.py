@@ -228,6 +228,34 @@ def test_dial_and_its_errors(elegant_path, photos, tmp_path, capsys):
     assert "Smiling=lots" in err and "No_Such" in err
 
 
+def test_photo_mode_edits_the_face_in_place_at_full_resolution(elegant_path, photos, tmp_path, capsys):
+    """--photo: the face is found, edited and pasted back; the rest of the photo keeps its pixels."""
+    from pathlib import Path
+
+    _, exemplar = photos
+    astronaut = load_image(Path(__file__).parents[2] / "resources" / "samples" / "astronaut.png")
+    photo = np.full((240, 300, 3), 90, np.uint8)  # a wide margin that no paste-back may touch
+    photo[40:200, 70:230] = astronaut
+    src, out = save_image(tmp_path / "photo.png", photo), tmp_path / "edited.png"
+    assert main(["transfer", str(src), str(exemplar), "--bundle", str(elegant_path), "--attributes", "Bangs,Smiling",
+                 "--photo", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"][str(out)] == {"found": 1, "edited": 1, "detected": 1}
+    edited = load_image(out)
+    assert edited.shape == photo.shape
+    changed = np.abs(edited.astype(int) - photo.astype(int)).max(axis=2) > 0
+    assert changed[70:150, 120:180].mean() > 0.5  # the face
+    assert not changed[:, :60].any() and not changed[:, 240:].any() and not changed[:30].any()
+    dial = tmp_path / "dial.png"
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo", "--face", "0",
+                 "-o", str(dial)]) == 0
+    assert load_image(dial).shape == photo.shape and not np.array_equal(load_image(dial), photo)
+    capsys.readouterr()
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo", "--face", "2"]) == 2
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--face", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--face 2, but 1 face(s) were found" in err and "use it with --photo" in err
+
+
 def test_parse_settings():
     assert parse_settings(["Smiling=0.7,Bangs=-1", "Mustache=+0.25"]) == {"Smiling": 0.7, "Bangs": -1.0, "Mustache": 0.25}
     with pytest.raises(FacetError):
