@@ -74,8 +74,8 @@ def _load(args: argparse.Namespace):
 def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     """Edit and save every source image; prints one line or JSON.
 
-    A face crop goes through ``edit(code) -> uint8``; with ``--photo`` a photo's faces get ``ops(session, i)``
-    (the session's operations, so the result is what the app would export).
+    A face crop goes through ``edit(code) -> uint8``; with ``--photo`` a photo's chosen faces get
+    ``ops(session, faces)`` (the session's operations, so the result is what the app would export).
     """
     from engine import transfer as T
     from engine.errors import FacetError
@@ -103,8 +103,9 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     finally:
         close()
     text = written[0] if len(written) == 1 else f"{len(written)} images written to {Path(written[0]).parent}"
-    if args.photo and any(not f["detected"] for f in faces.values()):
-        text += "\n(no face was found in some photos: their centre square was edited; see --json)"
+    missed = sum(not f["detected"] for f in faces.values())
+    if missed:
+        text += f"\n(no face was found in {missed} photo(s): the centre square was edited instead)"
     result = {"outputs": written, "bundle": str(args.bundle), "resolution": bundle.resolution}
     if args.photo:
         result["faces"] = faces
@@ -123,9 +124,8 @@ def _edit_photo(args: argparse.Namespace, photo, ops, name: Path):
     if args.face is not None and not (detected and 0 <= args.face < len(session.faces)):
         found = len(session.faces) if detected else 0
         raise FacetError(f"{name}: --face {args.face}, but {found} face(s) were found (numbered from 0, largest first)")
-    for i in chosen:
-        for op in ops(session, i):
-            session.apply(op)
+    for op in ops(session, list(chosen)):
+        session.apply(op)
     return session.render_photo(), {"found": len(session.faces) if detected else 0, "edited": len(chosen),
                                     "detected": int(detected)}
 
@@ -138,13 +138,13 @@ def _transfer(args: argparse.Namespace) -> int:
     names = [a.strip() for a in args.attributes.split(",") if a.strip()]
     T.check_request(bundle, names, args.strength)  # bad names/strength fail before any image is read
     image = load_image(args.exemplar)
-    exemplar = T.encode(bundle, image)
+    exemplar = None if args.photo else T.encode(bundle, image)
 
-    def ops(session, i: int) -> list:
+    def ops(session, faces: list[int]) -> list:
         from engine.ops import TransferFromExemplar
 
         ref = session.add_exemplar(image)  # aligned like the faces (a face crop stays as it is)
-        return [TransferFromExemplar(i, ref, tuple(names), args.strength)]
+        return [TransferFromExemplar(i, ref, tuple(names), args.strength) for i in faces]
 
     return _run_batch(args, "_transfer", lambda code: T.transfer_codes(bundle, code, exemplar, names, args.strength),
                       ops)
@@ -157,9 +157,9 @@ def _dial(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
     T.prototypes(bundle)  # a bundle without prototypes fails before any image is read
 
-    def ops(session, i: int) -> list:
+    def ops(session, faces: list[int]) -> list:
         from engine.ops import Dial
 
-        return [Dial(i, name, value) for name, value in settings.items()]
+        return [Dial(i, name, value) for i in faces for name, value in settings.items()]
 
     return _run_batch(args, "_dial", lambda code: T.dial_codes(bundle, code, settings), ops)

@@ -254,6 +254,10 @@ def test_photo_mode_edits_the_face_in_place_at_full_resolution(elegant_path, pho
     assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--face", "0"]) == 2
     err = capsys.readouterr().err
     assert "--face 2, but 1 face(s) were found" in err and "use it with --photo" in err
+    # a photo without a detectable face (a tiny synthetic one): its centre square is edited, and it says so
+    assert main(["dial", str(exemplar), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo",
+                 "-o", str(tmp_path / "none.png")]) == 0
+    assert "no face was found in 1 photo(s)" in capsys.readouterr().out
 
 
 def test_parse_settings():
