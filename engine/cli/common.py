@@ -1,4 +1,4 @@
-"""Small pieces every CLI command shares: JSON output, batch input listing, progress bars."""
+"""Small pieces every CLI command shares: JSON output, batch input listing, progress bars, photo mode."""
 
 from __future__ import annotations
 
@@ -50,3 +50,35 @@ def output_path(src: Path, out: str | Path | None, batch: bool, suffix: str) -> 
     if batch or out.is_dir():
         return out / f"{src.stem}{suffix}.png"
     return out
+
+
+def add_photo_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--photo", action="store_true",
+                        help="the input is a whole photo: find its faces, edit them, paste them back at full resolution")
+    parser.add_argument("--face", type=int, metavar="N", help="with --photo: edit only face N (0 = the largest)")
+
+
+def check_photo_flags(args: argparse.Namespace) -> None:
+    if args.face is not None and not args.photo:
+        raise FacetError("--face picks a face in a photo: use it with --photo")
+
+
+def edit_photo(photo: Any, ops: Any, face: int | None, name: str | Path, **models: Any) -> tuple[Any, dict[str, int]]:
+    """A photo's faces edited as the app does it, and pasted back at full resolution.
+
+    An :class:`~engine.session.EditSession` with ``models`` (``cgan=``, ``elegant=``) finds the faces;
+    ``ops(session, faces)`` returns the operations for the chosen ones (all, or ``face``) — it may first run
+    the session's jobs, e.g. inversion. Returns (photo, {"found", "edited", "detected"}); a photo in which
+    no face was found is edited in its centre square (``detected`` 0), as in the app.
+    """
+    from engine.session import EditSession
+
+    session = EditSession(photo, **models)
+    detected = not session.faces[0].manual
+    found = len(session.faces) if detected else 0
+    if face is not None and not 0 <= face < found:
+        raise FacetError(f"{name}: --face {face}, but {found} face(s) were found (numbered from 0, largest first)")
+    chosen = list(range(len(session.faces))) if face is None else [face]
+    for op in ops(session, chosen):
+        session.apply(op)
+    return session.render_photo(), {"found": found, "edited": len(chosen), "detected": int(detected)}

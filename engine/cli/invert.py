@@ -11,7 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import add_device_flag, add_json_flag, emit, input_images, output_path
+from engine.cli.common import (
+    add_device_flag,
+    add_json_flag,
+    add_photo_flags,
+    check_photo_flags,
+    edit_photo,
+    emit,
+    input_images,
+    output_path,
+)
 
 
 def _common(p: argparse.ArgumentParser, method: bool = True, steps_flag: str = "--steps") -> None:
@@ -36,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial in [-1, 1] (repeatable)")
     p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
     p.add_argument("-o", "--out", required=True, help="output PNG")
+    add_photo_flags(p)
     _common(p)
     p.set_defaults(func=cmd_edit)
 
@@ -156,12 +166,37 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     bundle = _bundle(args)
     dials, vectors = _pairs(args.set, "--set"), _pairs(args.vector, "--vector")
+    check_photo_flags(args)
+    if args.photo:
+        return _edit_photo(args, bundle, dials, vectors)
     code, _ = _code_for(args.input, bundle, args)
     edited = set_attributes(code, bundle, dials)
     for name, strength in vectors.items():
         edited = apply_vector(edited, bundle, name, strength)
     out = save_image(args.out, render(bundle, edited))
     emit(args, {"output": str(out), "set": dials, "vectors": vectors, **edited.to_dict()}, f"wrote {out}")
+    return 0
+
+
+def _edit_photo(args: argparse.Namespace, bundle, dials: dict[str, float], vectors: dict[str, float]) -> int:
+    """``facet edit --photo``: invert each chosen face of the photo, edit it, paste it back (as the app does)."""
+    from engine.images import load_image, save_image
+    from engine.ops import ApplyVector, SetAttribute
+    from engine.progress import drive
+
+    def ops(session, faces: list[int]) -> list:
+        for i in faces:
+            _run_with_bar(lambda progress, i=i: drive(session.invert_face_job(i, args.method, args.inv_steps, args.seed),
+                                                      progress), f"face {i}: invert ({args.method})", args.json)
+        return ([SetAttribute(i, n, v) for i in faces for n, v in dials.items()]
+                + [ApplyVector(i, n, v) for i in faces for n, v in vectors.items()])
+
+    photo, faces = edit_photo(load_image(args.input), ops, args.face, args.input, cgan=bundle)
+    out = save_image(args.out, photo)
+    text = f"wrote {out} ({faces['edited']} face(s) edited)"
+    if not faces["detected"]:
+        text += "; no face was found, so the centre square was edited"
+    emit(args, {"output": str(out), "set": dials, "vectors": vectors, "faces": faces}, text)
     return 0
 
 

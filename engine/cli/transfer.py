@@ -11,7 +11,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.common import add_device_flag, add_json_flag, emit, input_images, output_path
+from engine.cli.common import (
+    add_device_flag,
+    add_json_flag,
+    add_photo_flags,
+    check_photo_flags,
+    edit_photo,
+    emit,
+    input_images,
+    output_path,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,12 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_flag(q)
     add_json_flag(q)
     q.set_defaults(func=_dial)
-
-
-def add_photo_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--photo", action="store_true",
-                   help="SOURCE is a whole photo: find its faces, edit them, paste them back at full resolution")
-    p.add_argument("--face", type=int, metavar="N", help="with --photo: edit only face N (0 = the largest)")
 
 
 def parse_settings(items: list[str]) -> dict[str, float]:
@@ -78,13 +81,11 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     ``ops(session, faces)`` (the session's operations, so the result is what the app would export).
     """
     from engine import transfer as T
-    from engine.errors import FacetError
     from engine.images import load_image, save_image
     from engine.progress import Step, tqdm_progress
 
     bundle = args.bundle_obj
-    if args.face is not None and not args.photo:
-        raise FacetError("--face picks a face in a photo: use it with --photo")
+    check_photo_flags(args)
     sources = input_images(args.source)
     batch = Path(args.source).is_dir()
     progress, close = tqdm_progress(args.command, disable=args.quiet or args.json or not batch)
@@ -94,7 +95,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
         for n, src in enumerate(sources):
             out = output_path(src, args.output, batch, suffix)
             if args.photo:
-                image, faces[str(out)] = _edit_photo(args, load_image(src), ops, src)
+                image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
             else:
                 image = edit(T.encode(bundle, load_image(src)))
             save_image(out, image)
@@ -111,23 +112,6 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
         result["faces"] = faces
     emit(args, result, text)
     return 0
-
-
-def _edit_photo(args: argparse.Namespace, photo, ops, name: Path):
-    """(the photo with its chosen faces edited and pasted back, {"found": n, "edited": k, "detected": 0/1})."""
-    from engine.errors import FacetError
-    from engine.session import EditSession
-
-    session = EditSession(photo, elegant=args.bundle_obj)
-    detected = not session.faces[0].manual
-    chosen = range(len(session.faces)) if args.face is None else [args.face]
-    if args.face is not None and not (detected and 0 <= args.face < len(session.faces)):
-        found = len(session.faces) if detected else 0
-        raise FacetError(f"{name}: --face {args.face}, but {found} face(s) were found (numbered from 0, largest first)")
-    for op in ops(session, list(chosen)):
-        session.apply(op)
-    return session.render_photo(), {"found": len(session.faces) if detected else 0, "edited": len(chosen),
-                                    "detected": int(detected)}
 
 
 def _transfer(args: argparse.Namespace) -> int:

@@ -89,3 +89,23 @@ def test_bad_dial_is_a_clear_error(tiny_cgan_bundle, faces, tmp_path, capsys):
     assert main(["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling",
                  "-o", str(tmp_path / "x.png")]) == 2
     assert "NAME=NUMBER" in capsys.readouterr().err
+
+
+def test_edit_photo_inverts_the_face_and_pastes_it_back(tiny_cgan_bundle, tmp_path, capsys):
+    """facet edit --photo: the astronaut's face is found, inverted, edited and pasted into the full photo."""
+    from pathlib import Path
+
+    astronaut = load_image(Path(__file__).parents[2] / "resources" / "samples" / "astronaut.png")
+    photo = np.full((240, 300, 3), 90, np.uint8)
+    photo[40:200, 70:230] = astronaut
+    src, out = save_image(tmp_path / "photo.png", photo), tmp_path / "edited.png"
+    assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling=-1",
+                 "--photo", "-o", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == {"found": 1, "edited": 1, "detected": 1}
+    edited = load_image(out)
+    changed = np.abs(edited.astype(int) - photo.astype(int)).max(axis=2) > 0
+    assert edited.shape == photo.shape and changed[70:150, 120:180].mean() > 0.5
+    assert not changed[:, :60].any() and not changed[:, 240:].any()
+    assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--set", "Smiling=-1", "--face", "0",
+                 "-o", str(out)]) == 2
+    assert "use it with --photo" in capsys.readouterr().err
