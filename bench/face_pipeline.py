@@ -122,13 +122,16 @@ def main() -> None:
             print(rows[-1], flush=True)
         del photo
     torch.set_num_threads(1)
+    busy = max(float(r[-1]) for r in rows) >= 1.0
     acc = accuracy()
     body = [
         "Median of the runs after one warm-up (bundle loading excluded), seconds. Detection runs on a copy whose long "
         "side is 1280 px, default minimum face = max(40 px, 2% of the long side); alignment to 128 px; paste-back of "
-        "an edited crop with colour matching. **The 2-core CPU was shared with other engineers' jobs while this ran** "
-        "(load average in the last column), so wall times are pessimistic and noisy; with 2 torch threads OpenMP "
-        "spin-waiting under load slows the small P-Net convolutions a lot, so 1 thread is the recommended setting here.",
+        "an edited crop with colour matching and the photo's own detail kept (`PasteConfig.keep_detail`). "
+        + (f"**The {os.cpu_count()}-core CPU was shared with other jobs while this ran** (load average in the last "
+           "column), so wall times are pessimistic and noisy; with 2 torch threads OpenMP spin-waiting under load "
+           "slows the small P-Net convolutions a lot, so 1 thread is the recommended setting on a busy machine."
+           if busy else f"The CPU was otherwise quiet (load average in the last column, {os.cpu_count()} cores)."),
         "",
         markdown_table(["photo", "torch threads", "detect", "align", "paste", "total", "best total", "load avg"], rows),
         "",

@@ -29,6 +29,8 @@ class FaceSlot:
     method: str = ""
     code_version: int = 0
     aligned: Any = field(default=None, repr=False)  # engine.face.AlignedFace, for its paste_back
+    # engine.face.PastePlan per (photo size, crop side, fast): the paste's edit-independent part, made once
+    paste_plans: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,10 +146,15 @@ def crop_to_photo(photo_layer: np.ndarray, slot: FaceSlot, resolution: int) -> n
 def paste_face(photo: np.ndarray, crop: np.ndarray, slot: FaceSlot, fast: bool = False) -> np.ndarray:
     """``crop`` (the edited face) blended back where the slot came from; other pixels stay unchanged.
 
-    ``fast``: bilinear resampling, for previews while dragging."""
-    from engine.face import PasteConfig, paste_back
+    ``fast``: bilinear resampling, for previews while dragging. The slot keeps the paste's plan (mask, unedited
+    crop warped back), so a slider move pays only for warping its edit."""
+    from engine.face import PasteConfig, plan_paste
 
-    return paste_back(photo, crop, slot.aligned, config=PasteConfig(fast=fast))
+    key = (photo.shape[:2], crop.shape[0], fast)
+    plan = slot.paste_plans.get(key)
+    if plan is None:
+        plan = slot.paste_plans[key] = plan_paste(slot.aligned, photo.shape, crop.shape[0], PasteConfig(fast=fast))
+    return plan.apply(photo, crop)
 
 
 def paste_bounds(slot: FaceSlot, photo_shape: tuple[int, ...], side: int) -> tuple[int, int, int, int]:

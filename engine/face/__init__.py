@@ -10,13 +10,14 @@ from engine.face.align import (
 )
 from engine.face.dataset import PrepareResult, prepare_dataset, prepare_dataset_job
 from engine.face.detect import Detector, Face, detect_faces, get_detector, require_face
-from engine.face.paste import PasteConfig, paste_back, paste_region
+from engine.face.paste import PasteConfig, PastePlan, paste_back, paste_region, plan_paste
 
 __all__ = [
     "AlignedFace",
     "Detector",
     "Face",
     "PasteConfig",
+    "PastePlan",
     "PrepareResult",
     "align_face",
     "align_to_celeba_canvas",
@@ -26,6 +27,7 @@ __all__ = [
     "manual_alignment",
     "paste_back",
     "paste_region",
+    "plan_paste",
     "prepare_dataset",
     "prepare_dataset_job",
     "require_face",

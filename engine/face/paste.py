@@ -2,9 +2,15 @@
 
 The edited crop is warped back with the inverse of the alignment transform, but only into the bounding
 rectangle of a feathered ellipse around the face (a 12 MP photo is never resampled as a whole). Before
-blending, the crop's colours are matched to the photo on the ellipse's feather ring, which hides the
-generator's colour drift. Pixels where the mask is exactly 0 — everything outside the ellipse — keep
+blending, the crop's colours are matched to the unedited crop on the ellipse's feather ring, which hides
+the generator's colour drift. Pixels where the mask is exactly 0 — everything outside the ellipse — keep
 their original bytes.
+
+The crop is small (128 px) and a face in a photo often is not (600 px in a 12 MP portrait), so pasting the
+crop itself would blur the whole face as soon as anything was edited. What is pasted is the *change*: the
+photo keeps its own detail, the part a crop cannot hold (photo − the unedited crop warped back), wherever
+the edit left the face alike, and the detail fades out where the edit changed it strongly (glasses drawn
+in, a region filled), so no ghost of the old face shows through. An unedited crop leaves the photo as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ class PasteConfig:
     color_match: bool = True
     max_gain: float = 1.25  # clamp for the contrast correction of colour matching
     fast: bool = False  # bilinear instead of bicubic resampling: for live previews while a slider moves
+    keep_detail: bool = True  # keep the photo's own detail where the edit changed little (module docstring)
+    detail_fade: tuple[float, float] = (24.0, 72.0)  # grey levels of change: the detail is all kept below, gone above
 
 
 def _crop_matrix(aligned: AlignedFace, crop_side: int) -> np.ndarray:
@@ -82,42 +90,110 @@ def _color_transfer(src: np.ndarray, ref: np.ndarray, ring: np.ndarray, max_gain
     return gain.astype(np.float32), (r.mean(0) - s.mean(0) * gain).astype(np.float32)
 
 
+@dataclass(eq=False)
+class PastePlan:
+    """What pasting one face into photos of one size needs that no edit changes (the blend mask, the unedited
+    crop warped back): made once per face by :func:`plan_paste`, reused while a slider moves."""
+
+    rect: tuple[int, int, int, int]  # (x0, y0, x1, y1), end-exclusive: the pixels a paste may change
+    photo_shape: tuple[int, int]
+    side: int  # the edited crops' side
+    to_rect: np.ndarray  # crop pixel → rectangle pixel (2x3)
+    alpha: np.ndarray  # (h, w, 1) float32 feathered mask
+    ring: np.ndarray  # (h, w) bool: the feather ring, where colours are matched
+    base: np.ndarray | None  # (h, w, 3) float32: the unedited crop warped into the rectangle (keep_detail)
+    config: PasteConfig
+
+    def apply(self, photo: np.ndarray, edited_crop: np.ndarray) -> np.ndarray:
+        """``photo`` (the size planned for, uint8) with ``edited_crop`` blended in; other pixels keep their bytes."""
+        photo, edited = _check_photo(photo), _check_crop(edited_crop)
+        if photo.shape[:2] != self.photo_shape or edited.shape[0] != self.side:
+            raise ValueError(f"this paste was planned for a {self.photo_shape} photo and {self.side} px crops, "
+                             f"got {photo.shape[:2]} and {edited.shape[0]} px")
+        out = photo.copy()
+        x0, y0, x1, y1 = self.rect
+        if x1 <= x0 or y1 <= y0:
+            return out
+        cfg = self.config
+        resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
+        warped = warp(edited, invert_affine(self.to_rect), (x1 - x0, y1 - y0), resample)
+        original = photo[y0:y1, x0:x1]
+        gain, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
+        if cfg.color_match:
+            gain, offset = _color_transfer(warped, original if self.base is None else self.base, self.ring, cfg.max_gain)
+        region = original.astype(np.float32)
+        blended = warped.astype(np.float32)  # region + (edit − region)·alpha, in place (speed)
+        blended *= gain
+        blended += offset
+        if self.base is not None:  # edit = colour-matched crop + the photo's detail, faded by the size of the change
+            keep, gone = cfg.detail_fade
+            detail = region - self.base
+            change = np.abs(blended - self.base).max(axis=2, keepdims=True)
+            change -= gone
+            change *= -1.0 / max(gone - keep, 1e-6)  # 1 at `keep` grey levels of change, 0 at `gone`
+            np.clip(change, 0.0, 1.0, out=change)
+            detail *= change
+            blended += detail
+        blended -= region
+        blended *= self.alpha
+        blended += region
+        blended += 0.5
+        np.clip(blended, 0, 255, out=blended)
+        # Where alpha is 0 this is exactly the original byte: region holds integers, and (x − region)·0 + region + 0.5
+        # truncates back to region.
+        out[y0:y1, x0:x1] = blended.astype(np.uint8)
+        return out
+
+
+def _check_photo(photo: np.ndarray) -> np.ndarray:
+    photo = np.asarray(photo)
+    if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
+        raise ValueError(f"paste_back expects an RGB uint8 photo (H, W, 3), got {photo.dtype} {photo.shape}")
+    return photo
+
+
+def _check_crop(crop: np.ndarray) -> np.ndarray:
+    crop = np.asarray(crop)
+    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"paste_back expects a square RGB uint8 crop, got {crop.dtype} {crop.shape}")
+    return crop
+
+
+def plan_paste(aligned: AlignedFace, photo_shape: tuple[int, ...], side: int,
+               config: PasteConfig | None = None) -> PastePlan:
+    """The edit-independent part of :func:`paste_back` for ``side`` px crops of this face."""
+    cfg = config or PasteConfig()
+    x0, y0, x1, y1 = paste_region(aligned, photo_shape, side, cfg)
+    rect_to_crop = compose(_crop_matrix(aligned, side), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
+    size = (max(x1 - x0, 0), max(y1 - y0, 0))
+    alpha = ring = base = None
+    if size[0] and size[1]:
+        a, d = _mask(rect_to_crop, size, side, cfg)
+        alpha, ring = a[..., None], (d >= 1.0 - cfg.feather) & (d < 1.0)
+        crop = _unedited_crop(aligned, side) if cfg.keep_detail else None
+        if crop is not None:
+            resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
+            base = warp(crop, invert_affine(rect_to_crop), size, resample).astype(np.float32)
+    return PastePlan(rect=(x0, y0, x1, y1), photo_shape=tuple(photo_shape[:2]), side=side, to_rect=rect_to_crop,
+                     alpha=alpha, ring=ring, base=base, config=cfg)
+
+
 def paste_back(photo: np.ndarray, edited_crop: np.ndarray, aligned: AlignedFace, feather: float | None = None,
                config: PasteConfig | None = None) -> np.ndarray:
     """The photo (same size, uint8) with ``edited_crop`` blended in where ``aligned`` came from."""
     cfg = config or PasteConfig()
     if feather is not None:
         cfg = replace(cfg, feather=float(feather))
-    photo = np.asarray(photo)
-    if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
-        raise ValueError(f"paste_back expects an RGB uint8 photo (H, W, 3), got {photo.dtype} {photo.shape}")
-    edited = np.asarray(edited_crop)
-    if edited.dtype != np.uint8 or edited.ndim != 3 or edited.shape[2] != 3 or edited.shape[0] != edited.shape[1]:
-        raise ValueError(f"paste_back expects a square RGB uint8 crop, got {edited.dtype} {edited.shape}")
-    side = edited.shape[0]
-    out = photo.copy()
-    x0, y0, x1, y1 = paste_region(aligned, photo.shape, side, cfg)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    size = (x1 - x0, y1 - y0)
-    rect_to_crop = compose(_crop_matrix(aligned, side), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
-    resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
-    warped = warp(edited, invert_affine(rect_to_crop), size, resample)
-    alpha, d = _mask(rect_to_crop, size, side, cfg)
-    original = photo[y0:y1, x0:x1]
-    gain, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
-    if cfg.color_match:
-        gain, offset = _color_transfer(warped, original, (d >= 1.0 - cfg.feather) & (d < 1.0), cfg.max_gain)
-    region = original.astype(np.float32)
-    blended = warped.astype(np.float32)  # region + (warped·gain + offset − region)·alpha, in place (speed)
-    blended *= gain
-    blended += offset
-    blended -= region
-    blended *= alpha[..., None]
-    blended += region
-    blended += 0.5
-    np.clip(blended, 0, 255, out=blended)
-    # Where alpha is 0 this is exactly the original byte: region holds integers, and (x − region)·0 + region + 0.5
-    # truncates back to region.
-    out[y0:y1, x0:x1] = blended.astype(np.uint8)
-    return out
+    photo, edited = _check_photo(photo), _check_crop(edited_crop)
+    return plan_paste(aligned, photo.shape, edited.shape[0], cfg).apply(photo, edited)
+
+
+def _unedited_crop(aligned: AlignedFace, side: int) -> np.ndarray | None:
+    """The aligned crop at the edited crop's side (what the photo's detail is measured against); None when
+    the alignment is not a square crop (then the edited crop is pasted as it is)."""
+    crop = np.asarray(aligned.crop)
+    if crop.ndim != 3 or crop.shape[0] != crop.shape[1] or crop.shape[2] != 3 or crop.dtype != np.uint8:
+        return None
+    if crop.shape[0] == side:
+        return crop
+    return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((side, side), Image.Resampling.LANCZOS))

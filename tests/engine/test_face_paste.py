@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.face import Face, PasteConfig, align_face, paste_back, paste_region
+from engine.face import Face, PasteConfig, align_face, paste_back, paste_region, plan_paste
 from engine.face.align import TEMPLATE, apply_affine
 
 
@@ -50,6 +50,51 @@ def test_unedited_crop_round_trips(color_match):
     x0, y0, x1, y1 = paste_region(aligned, smooth.shape)
     diff = np.abs(out.astype(int) - smooth.astype(int))[y0:y1, x0:x1]
     assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 4
+
+
+def _core(aligned, shape, radius: float = 0.6) -> np.ndarray:
+    """Photo pixels well inside the blend ellipse (alpha 1 there)."""
+    cfg = PasteConfig()
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    m = aligned.matrix
+    u = (m[0, 0] * xx + m[0, 1] * yy + m[0, 2]) / aligned.resolution - cfg.center[0]
+    v = (m[1, 0] * xx + m[1, 1] * yy + m[1, 2]) / aligned.resolution - cfg.center[1]
+    return np.hypot(u / cfg.radii[0], v / cfg.radii[1]) < radius
+
+
+def test_an_unedited_crop_leaves_a_detailed_photo_as_it_was(photo):
+    """The photo's fine detail (noise the 128 px crop of this large face cannot hold) is not blurred away."""
+    aligned = align_face(photo, tilted_face(scale=2.2), 128)
+    out = paste_back(photo, aligned.crop, aligned)
+    assert np.abs(out.astype(int) - photo.astype(int)).max() <= 1
+    crop_itself = paste_back(photo, aligned.crop, aligned, config=PasteConfig(keep_detail=False))
+    assert np.abs(crop_itself.astype(int) - photo.astype(int))[_core(aligned, photo.shape)].mean() > 3
+
+
+def test_a_small_edit_keeps_the_photos_detail_and_a_large_one_replaces_it(photo):
+    aligned = align_face(photo, tilted_face(scale=2.2), 128)
+    core = _core(aligned, photo.shape)
+    no_match = PasteConfig(color_match=False)
+    brighter = np.clip(aligned.crop.astype(int) + 12, 0, 255).astype(np.uint8)
+    out = paste_back(photo, brighter, aligned, config=no_match).astype(int)
+    lift = (out - photo.astype(int))[core]
+    assert abs(lift.mean() - 12) < 1.5 and lift.std() < 2  # the same noise, 12 levels brighter
+    blurred = paste_back(photo, brighter, aligned, config=PasteConfig(color_match=False, keep_detail=False)).astype(int)
+    assert (blurred - photo.astype(int))[core].std() > 4  # what pasting the crop itself did
+    white = np.full((128, 128, 3), 255, np.uint8)  # a change far beyond detail_fade: no ghost of the old face
+    assert paste_back(photo, white, aligned, config=no_match)[core].min() >= 250
+
+
+def test_a_plan_made_once_pastes_like_paste_back(photo):
+    aligned = align_face(photo, tilted_face(), 128)
+    plan = plan_paste(aligned, photo.shape, 128)
+    for shift in (30, -50):
+        edited = np.clip(aligned.crop.astype(int) + shift, 0, 255).astype(np.uint8)
+        assert np.array_equal(plan.apply(photo, edited), paste_back(photo, edited, aligned))
+    with pytest.raises(ValueError, match="planned for"):
+        plan.apply(photo[:100], aligned.crop)
+    with pytest.raises(ValueError, match="planned for"):
+        plan.apply(photo, np.zeros((64, 64, 3), np.uint8))
 
 
 def test_edit_lands_on_the_landmarks(photo):

@@ -180,6 +180,15 @@ def test_paste_back_changes_only_the_face_region(bundles):
     assert changed.any() and not changed[:, :x0].any() and not changed[:, x1:].any()
     assert not changed[:y0].any() and not changed[y1:].any()
     assert s.edited_faces() == [i]
+    plans = dict(s.faces[i].paste_plans)  # the paste's edit-independent part is made once per face ...
+    assert len(plans) == 1
+    s.apply(SetAttribute(i, "Smiling", 1.0))
+    again = s.render_photo()
+    assert s.faces[i].paste_plans.keys() == plans.keys()  # ... and reused while the edit changes
+    assert all(s.faces[i].paste_plans[k] is plan for k, plan in plans.items())
+    from engine.face import paste_back
+
+    np.testing.assert_array_equal(again, paste_back(photo, s.render_face(i), s.faces[i].aligned))
 
 
 def test_unknown_attribute_and_face_are_clear_errors(session):
