@@ -101,7 +101,7 @@ class PastePlan:
     to_rect: np.ndarray  # crop pixel → rectangle pixel (2x3)
     alpha: np.ndarray  # (h, w, 1) float32 feathered mask
     ring: np.ndarray  # (h, w) bool: the feather ring, where colours are matched
-    base: np.ndarray | None  # (h, w, 3) float32: the unedited crop warped into the rectangle (keep_detail)
+    base: np.ndarray | None  # (h, w, 3) uint8: the unedited crop warped into the rectangle (keep_detail)
     config: PasteConfig
 
     def apply(self, photo: np.ndarray, edited_crop: np.ndarray) -> np.ndarray:
@@ -173,7 +173,7 @@ def plan_paste(aligned: AlignedFace, photo_shape: tuple[int, ...], side: int,
         crop = _unedited_crop(aligned, side) if cfg.keep_detail else None
         if crop is not None:
             resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
-            base = warp(crop, invert_affine(rect_to_crop), size, resample).astype(np.float32)
+            base = warp(crop, invert_affine(rect_to_crop), size, resample)
     return PastePlan(rect=(x0, y0, x1, y1), photo_shape=tuple(photo_shape[:2]), side=side, to_rect=rect_to_crop,
                      alpha=alpha, ring=ring, base=base, config=cfg)
 
