@@ -92,10 +92,11 @@ class RequestHandlers:
     def _pick_device(self):
         """The preferred device, or the CPU with a notice when it is not there (e.g. no CUDA)."""
         from engine.device import pick_device
+        from engine.errors import FacetError
 
         try:
             return pick_device(self.device_pref)
-        except RuntimeError as exc:
+        except FacetError as exc:
             self.notice.emit(f"{exc}: using the CPU instead.")
             return pick_device("cpu")
 

@@ -98,6 +98,9 @@ class EngineWorker(RequestHandlers, _WorkerBase):
     # -- the worker thread ------------------------------------------------------------------------
     @Slot()
     def _drain(self) -> None:
+        from engine.device import use_cpu_threads
+
+        use_cpu_threads(interactive=True)  # re-renders leave a core to the GUI thread
         while True:
             with self._lock:
                 if not self._queue:
@@ -151,10 +154,12 @@ class EngineWorker(RequestHandlers, _WorkerBase):
 
     def _job(self, title: str, job, face: int | None = None):
         """Iterate an engine job generator: progress and previews out, cancel in."""
+        from engine.device import use_cpu_threads
         from engine.errors import Cancelled
 
         self.jobStarted.emit(title)
         outcome = "failed"
+        use_cpu_threads(interactive=False)  # a long job takes every core; the GUI only draws its progress
         try:
             while True:
                 if self._cancel.is_set():
@@ -171,6 +176,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
                     preview = self.session.preview_photo(self.preview_side, overrides={face: step.preview})
                     self.photoRendered.emit(preview, False)
         finally:
+            use_cpu_threads(interactive=True)
             self._cancel.clear()
             self.jobEnded.emit(title, outcome)
 

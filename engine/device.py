@@ -7,6 +7,8 @@ import os
 
 import torch
 
+from engine.errors import FacetError
+
 
 def pick_device(preference: str | None = "auto") -> torch.device:
     """``auto`` → CUDA if available else CPU; ``cpu``/``cuda``/``cuda:N`` are honoured or refused clearly."""
@@ -14,8 +16,16 @@ def pick_device(preference: str | None = "auto") -> torch.device:
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {preference!r} was asked for, but this PyTorch build sees no CUDA GPU")
-    return torch.device(pref)
+        raise FacetError(f"device {pref!r} was asked for, but this PyTorch build sees no CUDA GPU (use cpu or auto)")
+    try:
+        device = torch.device(pref)
+    except RuntimeError:
+        raise FacetError(f"unknown device {pref!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise FacetError(f"device {pref!r} is not supported: use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise FacetError(f"device {pref!r} was asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
 
 
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
@@ -36,3 +46,18 @@ def autocast(device: torch.device, precision: str = "auto") -> contextlib.Abstra
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA/CPU allocation failures, so callers can fall back instead of crashing."""
     return isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower()
+
+
+def use_cpu_threads(interactive: bool) -> int:
+    """Set torch's CPU threads for what comes next; returns the number set.
+
+    Interactive work (a slider's re-render) leaves one core to the GUI thread: with every core in OpenMP's
+    hands the two fight, and on a 2-core laptop the 95th-percentile slider latency doubled (``bench/gui_latency.py``).
+    Long jobs (inversion, strokes) take every core: the GUI only draws progress meanwhile (hybrid inversion
+    1.66 s on one core, 1.04 s on two).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = max(1, cores - 1) if interactive else cores
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
