@@ -130,7 +130,7 @@ def upsample_residual(res: torch.Tensor, side: int) -> torch.Tensor:
     meant only if the upsampled residual averages back to it. Plain bilinear upsampling does not: averaged
     back it is blurred ([1/8, 3/4, 1/8] per axis at 2x), and a quarter of a removed glasses frame or
     moustache stayed (elegant64 at the app's 128 px crops: up to 37 grey levels; transfer success 0.844 →
-    0.867 with this). So the residual is first sharpened by the inverse of that blur — exactly: bilinear
+    0.868 with this). So the residual is first sharpened by the inverse of that blur — exactly: bilinear
     upsampling and block averaging both act on rows and columns separately, so the blur is an R x R matrix M
     per axis and the sharpened residual is M⁻¹ · res · M⁻ᵀ (what iterative back-projection, Irani & Peleg 1991,
     converges to) — then upsampled bilinearly, so it stays as smooth as before.
