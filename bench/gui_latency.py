@@ -238,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         f"`G forward` below); load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
         f"(this benchmark's own threads included). The worker re-renders with {torch_threads} torch thread(s), one "
         "core fewer than the machine has (`engine.device.use_cpu_threads`), so the GUI thread keeps a core: with "
-        "both cores in OpenMP's hands the p95 of the random 128-px cGAN rows was 48-76 ms (session 8, five runs). "
-        "p95 still moves by several ms from run to run.\n\n"
+        "both cores in OpenMP's hands the p95 of the random 128-px cGAN rows was 48-76 ms (sample photo) and 51-58 ms "
+        "(12 MP) in four 150-move runs (session 8); with one thread, 30-37 and 38-53 ms in five. p95 moves by "
+        "several ms from run to run.\n\n"
         f"G forward at 128 px (default width, batch 1, fp32): median {g_ms:.0f} ms.\n\n{verdict}"
     )
     if not args.no_write:
