@@ -3,8 +3,10 @@
     python bench/elegant.py                               # brief synthetic training, then measure
     python bench/elegant.py --bundle B [--classifier C]   # measure a trained bundle
     python bench/elegant.py --data celeba --steps 300     # brief training on ../shared CelebA (read only)
-    python bench/elegant.py --data celeba --bundle resources/models/elegant128 --classifier resources/models/classifier64
-                                                          # the default model on the held-out validation faces
+    python bench/elegant.py --data celeba --n-val 200 --bundle resources/models/elegant64 \
+        --classifier resources/models/classifier64 --model-note "the shipped default: ..."
+                                                          # the default model on 200 held-out validation faces
+                                                          # (what docs/benchmarks.md shows)
 
 Latency is measured on the bundle's architecture whatever its training; PSNR/SSIM of the residual path
 (decoding a face with its own latent) on held-out faces; attribute success needs a classifier bundle:
