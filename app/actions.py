@@ -49,6 +49,10 @@ class ActionsMixin:
         edit.addAction(self.redo_action)
         edit.addSeparator()
         self._action(edit, "Reset &All Attributes", lambda: self.on_reset(None), "Ctrl+R")
+        self.keep_face_action = self._action(edit, "Keep the Photo's Own &Face", self.set_keep_face, None, True)
+        self.keep_face_action.setToolTip("Attribute edits change your face by what the generator changed, "
+                                         "instead of showing the generator's version of the face")
+        self.keep_face_action.setChecked(self.prefs.keep_face)
 
         view = bar.addMenu("&View")
         self._action(view, "Zoom &In", lambda: self.canvas.zoom_by(1.25), K.ZoomIn)
@@ -125,6 +129,11 @@ class ActionsMixin:
         self.exemplars.add_folder(folder)
         self.exemplar_dock.raise_()
         self.statusBar().showMessage(f"Generated exemplar faces in {folder}", 8000)
+
+    def set_keep_face(self, keep: bool) -> None:
+        self.prefs.keep_face = bool(keep)
+        self.prefs.save()
+        self.worker.submit("set_keep_face", keep=bool(keep))
 
     def preferences_dialog(self) -> None:
         dialog = PreferencesDialog(self.prefs, self)

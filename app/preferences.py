@@ -34,6 +34,7 @@ class Preferences:
     autosave_seconds: int = 60
     jpeg_quality: int = 92
     max_recent: int = 10
+    keep_face: bool = True  # Edit > Keep the Photo's Own Face (engine.session.EditSession.keep_face)
 
     @classmethod
     def load(cls) -> Preferences:
@@ -44,11 +45,12 @@ class Preferences:
             autosave_seconds=int(s.value("prefs/autosave_seconds", d.autosave_seconds)),
             jpeg_quality=int(s.value("prefs/jpeg_quality", d.jpeg_quality)),
             max_recent=int(s.value("prefs/max_recent", d.max_recent)),
+            keep_face=str(s.value("prefs/keep_face", d.keep_face)).lower() in ("true", "1", "yes"),
         )
 
     def save(self) -> None:
         s = settings()
-        for key in ("device", "autosave_seconds", "jpeg_quality", "max_recent"):
+        for key in ("device", "autosave_seconds", "jpeg_quality", "max_recent", "keep_face"):
             s.setValue(f"prefs/{key}", getattr(self, key))
 
 
@@ -80,4 +82,5 @@ class PreferencesDialog(QDialog):
 
     def result_preferences(self) -> Preferences:
         return Preferences(device=self.device.currentData(), autosave_seconds=self.autosave.value(),
-                           jpeg_quality=self.quality.value(), max_recent=self._base.max_recent)
+                           jpeg_quality=self.quality.value(), max_recent=self._base.max_recent,
+                           keep_face=self._base.keep_face)

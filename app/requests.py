@@ -131,6 +131,12 @@ class RequestHandlers:
         self.preset = preset
         self.steps = steps
 
+    def _do_set_keep_face(self, keep: bool) -> None:
+        """cGAN edits as a change to the photo's own face, or as the generator's face; this session and the next."""
+        self.keep_face = bool(keep)
+        if self.session is not None:
+            self._changed(self.session.set_keep_face(keep))
+
     # -- documents ---------------------------------------------------------------------------------
     def _do_open_photo(self, path: str) -> None:
         from engine.images import load_image
@@ -142,11 +148,11 @@ class RequestHandlers:
                        project: str | None = None) -> None:
         from engine.session import EditSession
 
-        self.session = session or EditSession(photo, self.cgan, self.elegant)
+        self.session = session or EditSession(photo, self.cgan, self.elegant, keep_face=self.keep_face)
         s = self.session
         faces = [{"box": f.box, "manual": f.manual} for f in s.faces]
         self.sessionReady.emit({"photo": s.photo, "faces": faces, "path": path, "keep_path": keep_path,
-                                "project": project, "resolution": s.resolution,
+                                "project": project, "resolution": s.resolution, "keep_face": s.keep_face,
                                 "ops": [op.describe() for op in s.ops], "cursor": s.cursor})
         self._dirty = set(range(len(s.faces)))
         self._render_photo = self._final = True

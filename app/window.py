@@ -71,6 +71,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect_worker()
+        self.worker.submit("set_keep_face", keep=self.prefs.keep_face)
         self.init_documents()
         self.restore_layout()
         self.update_title()
@@ -197,6 +198,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.statusBar().clearMessage()
         self.faces = info["faces"]
         self.face_states = {}
+        self.keep_face_action.setChecked(bool(info.get("keep_face", True)))  # a project keeps its own setting
         if not info.get("keep_path"):
             self.set_document(info.get("path"), info.get("project"))
         if not (info.get("keep_path") and self.canvas.has_photo()):

@@ -72,6 +72,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         self.device = "cpu"
         self.device_pref = "auto"
         self.preset = "balanced"
+        self.keep_face = True  # new sessions: cGAN edits change the photo's own face (EditSession.keep_face)
         self.steps: int | None = None  # inversion steps override (tests, preferences)
         self._dirty: set[int] = set()
         self._render_photo = False

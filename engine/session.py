@@ -46,7 +46,7 @@ class EditSession:
     """One photo being edited. ``faces`` are detected unless given; no face → one manual centre crop."""
 
     def __init__(self, photo: np.ndarray, cgan: Bundle | None = None, elegant: Bundle | None = None,
-                 faces: list[FaceSlot] | None = None, detect: bool = True):
+                 faces: list[FaceSlot] | None = None, detect: bool = True, keep_face: bool = True):
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise FacetError(f"a photo must be RGB uint8 (H, W, 3), got {photo.dtype} {photo.shape}")
@@ -64,6 +64,10 @@ class EditSession:
         self._exemplar_codes: dict[str, Any] = {}
         self._source_codes: dict[bytes, Any] = {}  # ELEGANT codes of recent source crops: a strength drag encodes once
         self._renders: dict[int, tuple[tuple, np.ndarray]] = {}
+        self._bases: dict[int, tuple[int, np.ndarray]] = {}  # face → (code_version, G(its inverted code))
+        #: cGAN edits add their change, G(edited code) − G(inverted code), to the photo's own face (True), or
+        #: show the generator's face itself (False, as IcGAN does): a 64 px generator's face is not the person
+        self.keep_face = bool(keep_face)
         self._small: tuple | None = None  # (size, downscaled photo, scaled slots) for preview_photo
 
     # -- faces and codes --------------------------------------------------------------------------
@@ -226,7 +230,7 @@ class EditSession:
         """Face ``i`` as edited, at the session resolution (the fast path: replay + one generator pass)."""
         slot = self._slot(i)
         ops = self.face_ops(i)
-        key = (slot.code_version, *ops)
+        key = (slot.code_version, self.keep_face, *ops)
         cached = self._renders.get(i)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -235,6 +239,8 @@ class EditSession:
             from engine import edit
 
             image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
+            if self.keep_face:
+                image = edit.add_change(slot.crop, self._base_render(i), image)
         dials = self.face_dials(i)
         if dials:
             from engine import transfer
@@ -249,6 +255,22 @@ class EditSession:
                 image = (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
         self._renders[i] = (key, image)
         return image
+
+    def _base_render(self, i: int) -> np.ndarray:
+        """G(face ``i``'s inverted code) at the session resolution: what an edit's change is measured from."""
+        from engine import edit
+
+        slot = self._slot(i)
+        cached = self._bases.get(i)
+        if cached is None or cached[0] != slot.code_version:
+            cached = self._bases[i] = (slot.code_version, self._fit(edit.render(self.models.cgan, slot.code)))
+        return cached[1]
+
+    def set_keep_face(self, keep: bool) -> Change:
+        """Show cGAN edits as a change to the photo's own face (True) or as the generator's face (False)."""
+        self.keep_face = bool(keep)
+        edited = {i for i in self.edited_faces() if any(op.stage == "code" for op in self.face_ops(i))}
+        return Change(faces=edited, photo=bool(edited))
 
     def reconstruction(self, i: int) -> np.ndarray | None:
         slot = self._slot(i)
@@ -365,6 +387,7 @@ class EditSession:
             "ops": [op.to_dict() for op in self.ops],
             "cursor": self.cursor,
             "exemplars": dict(self.exemplars),
+            "keep_face": self.keep_face,
         }
 
     @classmethod
@@ -374,7 +397,8 @@ class EditSession:
         if data.get("format_version") != FORMAT_VERSION:
             raise FacetError(f"session format version {data.get('format_version')!r} is not supported")
         faces = [FaceSlot.from_dict(f) for f in data["faces"]]
-        session = cls(np.asarray(data["photo"], np.uint8), cgan, elegant, faces=faces)
+        session = cls(np.asarray(data["photo"], np.uint8), cgan, elegant, faces=faces,
+                      keep_face=bool(data.get("keep_face", True)))
         if session.resolution != int(data["resolution"]):
             raise FacetError(
                 f"this project was made at {data['resolution']} px, the loaded model works at {session.resolution} px; "

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial in [-1, 1] (repeatable)")
     p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
     p.add_argument("-o", "--out", required=True, help="output PNG")
+    p.add_argument("--generated-face", action="store_true",
+                   help="output the generator's face itself (IcGAN) instead of the input face changed by what the edit "
+                        "changed (the default for an image input; a CODE.json has no face to keep)")
     add_photo_flags(p)
     _common(p)
     p.set_defaults(func=cmd_edit)
@@ -161,7 +164,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from engine.edit import apply_vector, render, set_attributes
+    from engine.edit import add_change, apply_vector, render, set_attributes
     from engine.images import save_image
 
     bundle = _bundle(args)
@@ -169,12 +172,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
     check_photo_flags(args)
     if args.photo:
         return _edit_photo(args, bundle, dials, vectors)
-    code, _ = _code_for(args.input, bundle, args)
+    code, result = _code_for(args.input, bundle, args)
     edited = set_attributes(code, bundle, dials)
     for name, strength in vectors.items():
         edited = apply_vector(edited, bundle, name, strength)
-    out = save_image(args.out, render(bundle, edited))
-    emit(args, {"output": str(out), "set": dials, "vectors": vectors, **edited.to_dict()}, f"wrote {out}")
+    image = render(bundle, edited)
+    kept = result is not None and not args.generated_face
+    if kept:  # the input face (as the model saw it) changed by what the edit changed
+        image = add_change(result.target, render(bundle, code), image)
+    out = save_image(args.out, image)
+    emit(args, {"output": str(out), "set": dials, "vectors": vectors, "kept_face": kept, **edited.to_dict()},
+         f"wrote {out}")
     return 0
 
 
@@ -191,7 +199,8 @@ def _edit_photo(args: argparse.Namespace, bundle, dials: dict[str, float], vecto
         return ([SetAttribute(i, n, v) for i in faces for n, v in dials.items()]
                 + [ApplyVector(i, n, v) for i in faces for n, v in vectors.items()])
 
-    photo, faces = edit_photo(load_image(args.input), ops, args.face, args.input, cgan=bundle)
+    photo, faces = edit_photo(load_image(args.input), ops, args.face, args.input, cgan=bundle,
+                              keep_face=not args.generated_face)
     out = save_image(args.out, photo)
     text = f"wrote {out} ({faces['edited']} face(s) edited)"
     if not faces["detected"]:

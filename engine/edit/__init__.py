@@ -9,6 +9,7 @@ from engine.edit.constrained import (
     upscale_job,
 )
 from engine.edit.latent import (
+    add_change,
     apply_vector,
     compute_attribute_vectors,
     interpolate,
@@ -20,6 +21,6 @@ from engine.edit.latent import (
 )
 
 __all__ = [
-    "apply_vector", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
+    "add_change", "apply_vector", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
     "set_attributes", "slerp", "store_attribute_vectors", "stroke_edit", "translate", "stroke_edit_job", "upscale", "upscale_job",
 ]

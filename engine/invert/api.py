@@ -62,6 +62,7 @@ def invert_job(
         seconds=time.perf_counter() - start,
         method=method,
         steps=outcome.steps,
+        target=tensor_to_image(x),
     )
 
 

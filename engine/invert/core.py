@@ -54,6 +54,7 @@ class InversionResult:
     seconds: float = 0.0
     method: str = ""
     steps: int = 0
+    target: np.ndarray | None = None  # uint8 (R, R, 3): the image as the model saw it (centre square, resized to R)
 
 
 # -- image <-> tensor ----------------------------------------------------------------------------

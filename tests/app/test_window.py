@@ -85,6 +85,27 @@ def test_open_slide_and_undo(make_window, qtbot, photo_file):
     assert window.attributes.sliders["Smiling"].value() == 90
 
 
+def test_keep_the_photos_own_face_toggles_how_cgan_edits_show(make_window, qtbot, photo_file):
+    from engine import edit
+
+    window = make_window()
+    assert window.keep_face_action.isChecked()  # the default: edits change the photo's own face
+    open_and_invert(qtbot, window, photo_file)
+    session = window.worker.session
+    assert session.keep_face
+    window.attributes.sliders["Smiling"].setValue(-80)
+    settle(qtbot, window)
+    as_change = session.render_face(0).copy()
+    with qtbot.waitSignal(window.events.photoRendered, timeout=10000):
+        window.keep_face_action.trigger()  # off: the generator's face itself
+    settle(qtbot, window)
+    assert not session.keep_face and not window.prefs.keep_face
+    generated = session._fit(edit.render(session.models.cgan, session.face_code(0)))
+    np.testing.assert_array_equal(session.render_face(0), generated)
+    assert not np.array_equal(as_change, generated)
+    assert not make_window().keep_face_action.isChecked()  # remembered for the next window
+
+
 def test_transfer_from_an_exemplar(make_window, qtbot, photo_file, tmp_path):
     from engine.images import save_image
 

@@ -79,9 +79,33 @@ def test_attribute_vectors_command_and_vector_edit(tiny_cgan_bundle, faces, tmp_
     assert report["attributes"][name]["with"] + report["attributes"][name]["without"] == 40
     assert load_bundle(copy).tensors["attribute_vectors"].shape == (5, 32)
     assert main(["edit", str(paths[0]), "--bundle", str(copy), "--method", "encoder", "--vector", f"{name}=2",
-                 "-o", str(tmp_path / "v.png")]) == 0
+                 "--generated-face", "-o", str(tmp_path / "v.png")]) == 0
     assert main(["invert", str(paths[0]), "--bundle", str(copy), "--method", "encoder", "-o", str(tmp_path / "p.png")]) == 0
     assert np.abs(load_image(tmp_path / "v.png").astype(int) - load_image(tmp_path / "p.png").astype(int)).mean() > 0.5
+
+
+def test_edit_keeps_the_input_face_and_adds_the_generators_change(tiny_cgan_bundle, faces, tmp_path, capsys):
+    from engine.edit import render
+    from engine.invert import LatentCode
+
+    _, paths = faces
+    face = load_image(paths[0]).astype(int)  # 32 px: the model's own size
+    bundle = load_bundle(tiny_cgan_bundle)
+    common = [str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--json"]
+    assert main(["edit", *common, "-o", str(tmp_path / "same.png")]) == 0  # no dial: the code as inverted
+    assert json.loads(capsys.readouterr().out)["kept_face"] is True
+    np.testing.assert_array_equal(load_image(tmp_path / "same.png"), face)  # nothing changed: the face itself
+    assert main(["invert", *common, "-o", str(tmp_path / "rec.png")]) == 0
+    inverted = LatentCode.from_dict(json.loads((tmp_path / "rec.json").read_text()))
+    capsys.readouterr()
+    assert main(["edit", *common, "--set", "Smiling=1", "-o", str(tmp_path / "kept.png")]) == 0
+    edited = LatentCode.from_dict(json.loads(capsys.readouterr().out))
+    change = render(bundle, edited).astype(int) - render(bundle, inverted).astype(int)
+    assert np.abs(change).mean() > 0.5
+    np.testing.assert_array_equal(load_image(tmp_path / "kept.png"), np.clip(face + change, 0, 255))
+    assert main(["edit", *common, "--set", "Smiling=1", "--generated-face", "-o", str(tmp_path / "gen.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["kept_face"] is False
+    np.testing.assert_array_equal(load_image(tmp_path / "gen.png"), render(bundle, edited))
 
 
 def test_bad_dial_is_a_clear_error(tiny_cgan_bundle, faces, tmp_path, capsys):

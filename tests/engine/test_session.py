@@ -165,6 +165,27 @@ def test_vector_edit_moves_z_only(session):
     np.testing.assert_allclose(code.z, z0 + 2.0 * vec, rtol=1e-5, atol=1e-5)
 
 
+def test_cgan_edits_change_the_photos_own_face_by_the_generators_change(session):
+    """keep_face: crop + G(edited) − G(inverted); off: the generator's face itself (IcGAN)."""
+    from engine import edit
+
+    crop = session.faces[0].crop.astype(int)
+    session.apply(ApplyVector(0, "Smiling", 0.0))  # a code operation that changes nothing
+    assert np.array_equal(session.render_face(0), session.faces[0].crop)  # the photo's face, not G's
+    y = dict(zip(session.models.cgan.attributes, session.faces[0].code.y, strict=True))
+    session.apply(SetAttribute(0, "Smiling", -1.0 if y["Smiling"] > 0 else 1.0))
+    g_edit = edit.render(session.models.cgan, session.face_code(0)).astype(int)
+    g_base = edit.render(session.models.cgan, session.faces[0].code).astype(int)
+    assert np.abs(g_edit - g_base).max() > 0  # a real (if small: a random test G) edit
+    np.testing.assert_array_equal(session.render_face(0), np.clip(crop + g_edit - g_base, 0, 255))
+    change = session.set_keep_face(False)
+    assert change.faces == {0} and change.photo
+    np.testing.assert_array_equal(session.render_face(0), g_edit)
+    restored = EditSession.from_dict(session.to_dict(), session.models.cgan, session.models.elegant)
+    assert restored.keep_face is False
+    np.testing.assert_array_equal(restored.render_face(0), g_edit)
+
+
 def test_paste_back_changes_only_the_face_region(bundles):
     photo = np.full((100, 200, 3), 200, np.uint8)
     s = EditSession(photo, bundles[0], detect=False)
