@@ -178,8 +178,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         edited = apply_vector(edited, bundle, name, strength)
     image = render(bundle, edited)
     kept = result is not None and not args.generated_face
-    if kept:  # the input face (as the model saw it) changed by what the edit changed
-        image = add_change(result.target, render(bundle, code), image)
+    if kept:  # the input face (as the model saw it) changed by what the edit changed; G(code) rendered the same
+        image = add_change(result.target, render(bundle, code), image)  # way as the edit, so no edit = the face
     out = save_image(args.out, image)
     emit(args, {"output": str(out), "set": dials, "vectors": vectors, "kept_face": kept, **edited.to_dict()},
          f"wrote {out}")
