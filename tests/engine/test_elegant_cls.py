@@ -44,3 +44,14 @@ def test_the_classifier_learns_the_attributes_from_real_faces():
         _, attrs = recipe.nets["disc_full"].eval()(held_x, held_y)
     accuracy = ((attrs > 0) == (held_y > 0)).float().mean(0)
     assert accuracy[0] > 0.95, accuracy  # held-out faces, Blond_Hair (half of them blond): learnt, not guessed
+
+
+def test_the_latent_cycle_alone_trains_the_decoder_and_is_logged():
+    """``latent_weight``: C and D encoded again must give back the latents they were decoded from."""
+    assert decoder_moves({"rec_weight": 0.0, "adv_weight": 0.0, "latent_weight": 1.0})
+    torch.manual_seed(0)
+    recipe = create_recipe("elegant", {**CONFIG, "latent_weight": 1.0}, ATTRS)
+    stats = [recipe.train_step(batch(seed=s), s) for s in range(1, 4)]
+    assert all("lat" in st and torch.isfinite(torch.tensor(st["lat"])) for st in stats)
+    assert stats[0]["lat"] > 0
+    assert "lat" not in create_recipe("elegant", CONFIG, ATTRS).train_step(batch(), 1)  # off by default

@@ -127,6 +127,9 @@ class ElegantRecipe(Recipe):
         # no discriminators, fresh ones would otherwise push the trained encoder/decoder with random gradients
         disc_warmup: int = 0
         cls_weight: float = 0.0  # > 0: auxiliary attribute classifier in disc_full; its loss on C, D for the generator
+        # > 0: C and D, encoded again, must give back the latents they were decoded from (a latent cycle, as in
+        # StarGAN v2's style reconstruction): the decoder has to put the exchanged block's attribute into pixels
+        latent_weight: float = 0.0
         # steps per cycle for an attribute (default 1 each), e.g. {"Male": 3}: more of the steps go to the
         # attributes whose transfers lag (attribute_cycle gives the order)
         attribute_weights: dict[str, int] = field(default_factory=dict)
@@ -209,8 +212,9 @@ class ElegantRecipe(Recipe):
         return [full, self.nets["disc_half"](half(x), y)[0]], attrs
 
     def _no_cls(self) -> dict[str, float]:
-        """The classifier's log entries before they are measured: every step logs the same keys."""
-        return {"d_cls": 0.0, "g_cls": 0.0} if self.config.cls_weight > 0 else {}
+        """The optional losses' log entries before they are measured: every step logs the same keys."""
+        return ({"d_cls": 0.0, "g_cls": 0.0} if self.config.cls_weight > 0 else {}) | (
+            {"lat": 0.0} if self.config.latent_weight > 0 else {})
 
     @staticmethod
     def _cls(attrs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -221,6 +225,10 @@ class ElegantRecipe(Recipe):
         self, a: torch.Tensor, b: torch.Tensor, i: int
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(A', B', C, D) for pairs (A, B) and attribute block ``i`` (one encoder and one decoder pass)."""
+        return self._forward_pairs(a, b, i)[0]
+
+    def _forward_pairs(self, a: torch.Tensor, b: torch.Tensor, i: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """((A', B', C, D), the latents C and D were decoded from, stacked)."""
         z, skips = self.nets["encoder"](torch.cat([a, b]))
         za, zb = z.chunk(2)
         zc = exchange(za, zb, [i], self.config.block_channels)
@@ -229,7 +237,7 @@ class ElegantRecipe(Recipe):
             torch.cat([a, b, a, b]), torch.cat([za, zb, zc, zd]), torch.cat([za, zb, za, zb]),
             [torch.cat([s, s]) for s in skips],
         )
-        return out.chunk(4)  # type: ignore[return-value]
+        return out.chunk(4), torch.cat([zc, zd])
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
         x, y = batch
@@ -255,7 +263,7 @@ class ElegantRecipe(Recipe):
         warmup = step <= self.config.disc_warmup
         with self.autocast():
             with torch.no_grad() if warmup else contextlib.nullcontext():
-                a2, b2, c, d = self.forward_pairs(a, b, i)
+                (a2, b2, c, d), z_cd = self._forward_pairs(a, b, i)
             # real (A, B) | fake (C, D) | real with label i flipped (matching-aware D), in one call per D
             mism = self.config.mismatch_weight > 0
             xs = [a, b, c.detach(), d.detach()] + ([a, b] if mism else [])
@@ -286,6 +294,10 @@ class ElegantRecipe(Recipe):
                 g_cls = self._cls(attrs, torch.cat([yc, yd]))
                 loss = loss + self.config.cls_weight * g_cls
                 stats["g_cls"] = g_cls.item()
+            if self.config.latent_weight > 0:
+                lat = F.mse_loss(self.nets["encoder"](torch.cat([c, d]))[0].float(), z_cd.detach().float())
+                loss = loss + self.config.latent_weight * lat
+                stats["lat"] = lat.item()
         self.step("gen", loss)
         return {"rec": rec.item(), "adv_g": adv.item(), **stats}
 
