@@ -17,7 +17,10 @@ recipe pairs them itself, so it needs no sampler of its own and works unchanged 
 5. with ``cls_weight`` > 0 (an addition from AC-GAN / AttGAN) the full-resolution discriminator also
    carries a label-blind attribute classifier, trained on the real A, B; the generator is asked to make
    C and D classify as their new labels, so an exchanged block must make its attribute visible, not
-   merely plausible to a discriminator that may ignore the condition.
+   merely plausible to a discriminator that may ignore the condition;
+6. with ``latent_weight`` > 0 C and D are encoded again and must give back the latents they were decoded
+   from (MSE; a latent cycle as in StarGAN v2's style reconstruction): what the exchanged block says has
+   to be in the pixels, where the encoder can read it.
 
 Rare attributes get few pairs per batch (k is bounded by the faces that have them): use large batches,
 and ``min_pairs`` to top their steps up from a pool of recent faces (:mod:`.elegant_pairs`).
