@@ -257,7 +257,10 @@ class EditSession:
         return image
 
     def _base_render(self, i: int) -> np.ndarray:
-        """G(face ``i``'s inverted code) at the session resolution: what an edit's change is measured from."""
+        """G(face ``i``'s inverted code) at the session resolution: what an edit's change is measured from.
+
+        Rendered exactly as the edits are (not ``slot.reconstruction``, which comes from the optimiser's own
+        batch), so a code operation that changes nothing leaves the crop bit for bit; cached per inversion."""
         from engine import edit
 
         slot = self._slot(i)
