@@ -140,6 +140,24 @@ def save_bundle(
     return path
 
 
+def store_tensors(bundle: Bundle, tensors: dict[str, torch.Tensor], fields: dict[str, Any],
+                  path: str | os.PathLike | None = None, what: str = "store_tensors") -> Path:
+    """Add extra tensors and manifest ``fields`` to a bundle, in memory and in its folder (or ``path``).
+
+    The weights keep the dtype they were saved in (an fp16 bundle stays fp16 and its size), and the
+    networks' weights are written back unchanged.
+    """
+    target = Path(path) if path is not None else bundle.path
+    if target is None:
+        raise BundleError(f"{what}: this bundle was not loaded from a folder; give a path")
+    bundle.tensors.update({k: v.to(bundle.device) for k, v in tensors.items()})
+    manifest = {**bundle.manifest, **fields}
+    dtype = getattr(torch, str(manifest.get("weights_dtype", "float32")), torch.float32)
+    saved = save_bundle(target, bundle.networks, manifest, bundle.tensors, dtype=dtype)
+    bundle.manifest = manifest
+    return saved
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a bundle's manifest without touching the weights (for listings and dialogs)."""
     path = Path(path)

@@ -44,6 +44,23 @@ def _training_rows(training: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+def _extra_tensors(manifest: Mapping[str, Any]) -> list[str]:
+    """One line per extra tensor set the manifest records (attribute vectors, latent metric, prototypes)."""
+    lines = []
+    if isinstance(manifest.get("attribute_vectors"), Mapping):
+        lines.append(f"- Attribute vectors (mean E_z with minus without, `facet edit --vector`): "
+                     f"{manifest['attribute_vectors'].get('images', '?')} training faces")
+    metric = manifest.get("latent_metric")
+    if isinstance(metric, Mapping):
+        lines.append(f"- Latent metric (the inversion objective's mean curvature in z; hybrid and optimize "
+                     f"inversion precondition with it): {metric.get('images', '?')} training faces, condition number "
+                     f"{_fmt(metric.get('condition'))}")
+    if isinstance(manifest.get("prototypes"), Mapping):
+        lines.append(f"- Attribute prototypes (mean blocks, dials without an exemplar): "
+                     f"{manifest['prototypes'].get('images', '?')} training faces")
+    return lines
+
+
 def render_model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> str:
     """Markdown model card for a bundle manifest; ``metrics`` defaults to ``manifest["metrics"]``."""
     metrics = dict(manifest.get("metrics", {}) if metrics is None else metrics)
@@ -71,6 +88,9 @@ def render_model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | 
     if isinstance(val, Mapping):
         lines.append(f"- Held out for validation (never trained on): {val.get('count', '?')} faces listed in "
                      f"`{val.get('list', 'the manifest')}` and in the manifest (file names only)")
+    extras = _extra_tensors(manifest)
+    if extras:
+        lines += ["", "## Stored with the weights", "", *extras]
     lines += ["", "## Training", "", "| stage | details |", "|---|---|", *_training_rows(manifest.get("training", {}))]
     commands = [info["command"] for info in (manifest.get("training") or {}).values()
                 if isinstance(info, Mapping) and info.get("command")]

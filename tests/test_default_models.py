@@ -48,6 +48,20 @@ def test_celeba_models_state_licence_validation_and_metrics(path):
     assert manifest["metrics"]["validation_faces"] == 500
 
 
+def test_the_cgan_ships_its_inversion_tensors():
+    """Attribute vectors (`facet edit --vector`) and the latent metric hybrid inversion preconditions with."""
+    from engine.bundle import load_bundle
+    from engine.invert.metric import METRIC, bundle_preconditioner
+
+    bundle = load_bundle(MODELS / "cgan64")
+    z_dim = bundle.network("generator").config.z_dim
+    assert bundle.tensors["attribute_vectors"].shape == (len(bundle.attributes), z_dim)
+    assert bundle.tensors[METRIC].shape == (z_dim, z_dim)
+    assert bundle_preconditioner(bundle) is not None
+    card = (MODELS / "cgan64" / "MODEL_CARD.md").read_text()
+    assert "Attribute vectors" in card and "Latent metric" in card
+
+
 def test_total_size_is_within_budget():
     total = sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file())
     assert total < BUDGET_MB * 1e6, f"resources/models is {total / 1e6:.1f} MB (budget {BUDGET_MB} MB)"

@@ -302,11 +302,32 @@ def export_stage(stage: Stage, status: str, from_checkpoint: bool = False) -> Pa
     if dest.exists():
         shutil.rmtree(dest)
     save_bundle(dest, networks, manifest, tensors=dict(bundle.tensors), dtype=torch.float16)
+    if stage.pack and "generator" in networks and "encoder_z" in networks:
+        add_inversion_tensors(dest, BY_NAME[stage.pack].pack_path)
     # measured as shipped: the fp16 weights, at its crop_resolution (ELEGANT64: 128 px crops)
     update_shipped(dest, metrics=evaluate(load_bundle(dest)))
     mb = sum(p.stat().st_size for p in dest.iterdir()) / 1e6
     print(f"[{stage.name}] exported {dest} ({mb:.1f} MB): {status}")
     return dest
+
+
+#: training faces averaged over: attribute vectors (the issue's mean E_z differences) and the latent metric
+#: (hybrid and optimize inversion precondition with it; 24 faces: 2 min here, eigenvalues stable to a few %)
+VECTOR_FACES, METRIC_FACES = 2000, 24
+
+
+def add_inversion_tensors(dest: Path, pack: Path) -> None:
+    """A cGAN bundle's extra tensors, from the training pack: attribute vectors and the latent metric."""
+    from engine.bundle import load_bundle
+    from engine.data import PackDataset
+    from engine.edit import compute_attribute_vectors, store_attribute_vectors
+    from engine.invert.metric import latent_metric, store_latent_metric
+
+    bundle, data = load_bundle(dest), PackDataset(pack)
+    store_attribute_vectors(bundle, compute_attribute_vectors(bundle, data, n=VECTOR_FACES))
+    faces = [data[i][0] for i in range(min(METRIC_FACES, len(data)))]
+    store_latent_metric(bundle, latent_metric(bundle, faces), len(faces))
+    print(f"[{dest.name}] attribute vectors ({VECTOR_FACES} faces) and latent metric ({len(faces)} faces) stored")
 
 
 def update_shipped(dest: Path, **fields: object) -> None:
@@ -681,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("status")
     rm = sub.add_parser("remeasure", help="measure a shipped model's card metrics again (weights untouched)")
     rm.add_argument("model", help="folder name in resources/models")
+    it = sub.add_parser("inversion-tensors", help="a shipped cGAN's attribute vectors and latent metric, from "
+                                                   "its training pack (weights untouched)")
+    it.add_argument("model", help="folder name in resources/models")
     sub.add_parser("exemplars", help="generated exemplar faces for the gallery, in resources/exemplars")
     sub.add_parser("photo-edits", help="grids of edits of the public-domain sample photo, in docs/img")
     args = p.parse_args(argv)
@@ -697,6 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         run([BY_NAME[n] for n in args.only] if args.only else [s for s in STAGES if not s.init], export=not args.no_export)
     elif args.cmd == "set-status":
         set_status(MODELS / args.model, args.status)
+    elif args.cmd == "inversion-tensors":
+        add_inversion_tensors(MODELS / args.model, BY_NAME["celeba64_a12"].pack_path)
+        update_shipped(MODELS / args.model)  # the card re-rendered
     elif args.cmd == "remeasure":
         print(json.dumps(remeasure(MODELS / args.model), indent=2))
     elif args.cmd == "export":

@@ -1,4 +1,4 @@
-"""``facet invert | edit | interpolate | complete | upscale | attribute-vectors``: the cGAN latent tools.
+"""``facet invert | edit | interpolate | complete | upscale | attribute-vectors | latent-metric``: the cGAN latent tools.
 
 Inputs that are codes may be given as the ``.json`` files ``facet invert`` writes instead of images
 (no re-inversion). Folders are processed as a batch with a progress bar.
@@ -77,6 +77,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_upscale)
 
     p = subparsers.add_parser("attribute-vectors", help="compute attribute vectors from labelled faces into a bundle")
+    _data_args(p, default_n=2000)
+    p.set_defaults(func=cmd_attribute_vectors)
+
+    p = subparsers.add_parser("latent-metric", help="compute the inversion objective's average curvature in z into a "
+                                                    "bundle (hybrid and optimize inversion precondition with it)")
+    _data_args(p, default_n=24)
+    p.set_defaults(func=cmd_latent_metric)
+
+
+def _data_args(p: argparse.ArgumentParser, default_n: int) -> None:
+    """--bundle, the faces to average over (one source), --n, -o: for the commands that add tensors to a bundle."""
     p.add_argument("--bundle", required=True, metavar="PATH")
     d = p.add_argument_group("data (one of)")
     d.add_argument("--images", nargs="+", metavar="DIR", help="image folder(s) in CelebA layout (with --labels)")
@@ -85,11 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--split", choices=["train", "val", "test"])
     d.add_argument("--pack", metavar="FILE", help="a pack made by `facet pack`")
     d.add_argument("--synthetic", type=int, metavar="N", help="N procedural synthetic faces")
-    p.add_argument("--n", type=int, default=2000, help="images to average over (default 2000)")
+    p.add_argument("--n", type=int, default=default_n, help=f"images to average over (default {default_n})")
     p.add_argument("-o", "--out", metavar="PATH", help="write the updated bundle here (default: in place)")
     add_device_flag(p)
     add_json_flag(p)
-    p.set_defaults(func=cmd_attribute_vectors)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -305,4 +315,18 @@ def cmd_attribute_vectors(args: argparse.Namespace) -> int:
            for i, name in enumerate(bundle.attributes)}
     lines = [f"{n}: {v['with']} with / {v['without']} without, |v| = {v['norm']}" for n, v in per.items()]
     emit(args, {"bundle": str(path), "attributes": per}, "\n".join([f"wrote attribute vectors into {path}", *lines]))
+    return 0
+
+
+def cmd_latent_metric(args: argparse.Namespace) -> int:
+    from engine.invert.metric import latent_metric, store_latent_metric
+
+    bundle = _bundle(args)
+    data = _dataset(args, bundle)
+    faces = [data[i][0] for i in range(min(args.n, len(data)))]
+    metric = _run_with_bar(lambda p: latent_metric(bundle, faces, progress=p), "latent metric", args.json)
+    path = store_latent_metric(bundle, metric, len(faces), args.out)
+    info = bundle.manifest["latent_metric"]
+    emit(args, {"bundle": str(path), **info},
+         f"wrote the latent metric of {len(faces)} faces into {path} (condition number {info['condition']:g})")
     return 0

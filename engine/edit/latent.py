@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.bundle import Bundle, save_bundle
+from engine.bundle import Bundle, store_tensors
 from engine.errors import BundleError, FacetError
 from engine.invert.core import LatentCode, code_tensors, tensor_to_image
 
@@ -119,16 +119,9 @@ def compute_attribute_vectors(bundle: Bundle, dataset: Sequence, n: int = 2000, 
 def store_attribute_vectors(bundle: Bundle, tensors: Mapping[str, torch.Tensor],
                             path: str | os.PathLike | None = None) -> Path:
     """Write the vectors into the bundle folder (``path`` or the bundle's own) and into ``bundle.tensors``."""
-    target = Path(path) if path is not None else bundle.path
-    if target is None:
-        raise BundleError("store_attribute_vectors: this bundle was not loaded from a folder; give a path")
-    bundle.tensors.update({k: v.to(bundle.device) for k, v in tensors.items()})
-    manifest = dict(bundle.manifest)
-    manifest["attribute_vectors"] = {"images": int(tensors["attribute_vector_counts"][0].sum().item())
-                                     if "attribute_vector_counts" in tensors else None}
-    saved = save_bundle(target, bundle.networks, manifest, bundle.tensors)
-    bundle.manifest = manifest
-    return saved
+    counts = tensors.get("attribute_vector_counts")
+    fields = {"attribute_vectors": {"images": int(counts[0].sum().item()) if counts is not None else None}}
+    return store_tensors(bundle, dict(tensors), fields, path, what="store_attribute_vectors")
 
 
 def attribute_vector(bundle: Bundle, name: str) -> np.ndarray:

@@ -130,6 +130,9 @@ class OptimConfig:
     # "lbfgs": quasi-Newton with a strong-Wolfe line search (lr 1 is its natural step). On an encoder's
     # start it reaches a lower objective in far fewer evaluations of G than Adam (bench/hybrid_reach.py)
     optimizer: str = "adam"
+    # (z_dim, z_dim) P: optimise u with z = z0 + P·u instead of z itself (a fixed preconditioner, e.g. the inverse
+    # square root of the objective's average Hessian in z); None: plain z
+    precondition: torch.Tensor | None = None
 
 
 OPTIMIZERS = ("adam", "lbfgs")
@@ -186,24 +189,29 @@ def optimize_latent_job(
         raise FacetError(f"{what}: unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if not (math.isfinite(config.lr) and config.lr > 0):
         raise NumericalError(f"{what}: the learning rate must be a finite positive number, not {config.lr!r}")
-    z = z0.detach().clone().requires_grad_(True)
-    params = [z]
+    P = config.precondition
+    z_base = z0.detach().clone()
+    u = (torch.zeros_like(z_base) if P is not None else z_base.clone()).requires_grad_(True)
+    params = [u]
     if config.optimize_y:
         w = torch.atanh(y0.detach().clamp(-0.95, 0.95)).clone().requires_grad_(True)
         params.append(w)
     steps = max(0, int(config.steps))
-    best_loss = torch.full((z.shape[0],), math.inf, device=z.device)
-    best_z, best_y = z.detach().clone(), y0.detach().clone()
+    best_loss = torch.full((u.shape[0],), math.inf, device=u.device)
+    best_z, best_y = z_base.clone(), y0.detach().clone()
     losses: list[float] = []
-    last_img = z.new_zeros(0)  # G's output at the latest evaluation (for previews)
+    last_img = u.new_zeros(0)  # G's output at the latest evaluation (for previews)
 
     def current_y() -> torch.Tensor:
         return torch.tanh(params[1]) if config.optimize_y else y0
 
+    def current_z() -> torch.Tensor:
+        return z_base + u @ P.T if P is not None else u
+
     def evaluate() -> torch.Tensor:
         """Objective per sample at the current code (graph kept), recorded as a candidate for the best."""
         nonlocal best_loss, last_img
-        y = current_y()
+        y, z = current_y(), current_z()
         with autocast(z.device, config.precision):
             img = G(z, y)
             loss = objective(z, y, img).float()
@@ -265,7 +273,7 @@ def optimize_latent_job(
             yield progress(i)
     # the final update has not been evaluated yet: one more forward decides
     with torch.no_grad():
-        y = current_y()
+        y, z = current_y(), current_z()
         img = G(z, y)
         loss = objective(z, y, img)
         _check_finite(len(losses), loss, z, config.lr, what)

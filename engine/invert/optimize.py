@@ -10,6 +10,7 @@ import torch
 
 from engine.bundle import Bundle
 from engine.invert.core import OptimConfig, encode, optimize_latent_job, random_z, z_dim
+from engine.invert.metric import method_preconditioner
 from engine.invert.registry import MethodJob, register_method
 from engine.losses import reconstruction_loss
 
@@ -25,12 +26,12 @@ def recon_objective(bundle: Bundle, x: torch.Tensor):
 
 
 @register_method("optimize", default_steps=200, default_restarts=4,
-                 summary="Adam on z from several random starts (slow, no encoder needed)")
+                 summary="L-BFGS from several random starts (slow, no encoder needed)")
 def optimize_method(bundle: Bundle, x: torch.Tensor, steps: int, seed: int, restarts: int, lr: float | None,
-                    optimizer: str = DEFAULT_OPTIMIZER, **_: object) -> MethodJob:
+                    optimizer: str = DEFAULT_OPTIMIZER, precondition: bool | None = None, **_: object) -> MethodJob:
     n = max(1, restarts)
     _, y = encode(bundle, x)
     z0 = random_z(n, z_dim(bundle), seed, x.device)
     cfg = OptimConfig(steps=steps, lr=lr or DEFAULT_LR.get(optimizer, 1.0), optimize_y=not bundle.has("encoder_y"),
-                      optimizer=optimizer)
+                      optimizer=optimizer, precondition=method_preconditioner(bundle, optimizer, precondition))
     return (yield from optimize_latent_job(bundle, recon_objective(bundle, x), z0, y.expand(n, -1), cfg))

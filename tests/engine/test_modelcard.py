@@ -43,6 +43,15 @@ def test_card_states_licence_status_steps_and_metrics() -> None:
     assert "1.jpg" not in card  # the file list stays in the manifest
 
 
+def test_card_lists_the_extra_tensors_it_stores() -> None:
+    manifest, _ = _manifest()
+    assert "Stored with the weights" not in render_model_card(manifest)
+    manifest.update(attribute_vectors={"images": 2000}, latent_metric={"images": 24, "condition": 1612.4})
+    card = render_model_card(manifest)
+    assert "- Attribute vectors (mean E_z with minus without, `facet edit --vector`): 2000 training faces" in card
+    assert "24 training faces, condition number 1612" in card
+
+
 def test_card_without_metrics_says_not_measured() -> None:
     manifest, _ = _manifest()
     card = render_model_card(manifest, metrics={})
