@@ -18,6 +18,7 @@ in the bundle as the extra tensor ``latent_metric`` (``facet latent-metric``); `
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,7 +35,8 @@ METRIC = "latent_metric"
 FLOOR = 1e-3
 
 
-_P_CACHE: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(metric) → (metric, P)
+#: metric → P, for as long as the loaded bundle keeps its metric (a reloaded or dropped model leaves nothing behind)
+_P_CACHE: dict[int, torch.Tensor] = {}  # id(metric) → P; the entry goes when the metric does
 
 
 def latent_hessian_job(bundle: Bundle, images: Sequence[torch.Tensor]) -> Job[torch.Tensor]:
@@ -100,10 +102,10 @@ def bundle_preconditioner(bundle: Bundle) -> torch.Tensor | None:
     if metric is None:
         return None
     cached = _P_CACHE.get(id(metric))
-    if cached is None or cached[0] is not metric:
-        cached = (metric, preconditioner(metric).to(metric.device))
-        _P_CACHE[id(metric)] = cached
-    return cached[1]
+    if cached is None:
+        cached = _P_CACHE[id(metric)] = preconditioner(metric).to(metric.device)
+        weakref.finalize(metric, _P_CACHE.pop, id(metric), None)
+    return cached
 
 
 def method_preconditioner(bundle: Bundle, optimizer: str, precondition: bool | None) -> torch.Tensor | None:
