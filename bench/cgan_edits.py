@@ -27,8 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.inversion import CELEBA, load_faces  # noqa: E402
-from bench.report import markdown_table, write_section  # noqa: E402
+from bench.inversion import held_out_parser, load_faces  # noqa: E402
+from bench.report import markdown_table, run_and_write  # noqa: E402
 
 
 def run(args: argparse.Namespace) -> str:
@@ -89,18 +89,9 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", default=str(ROOT / "resources" / "models" / "cgan64"))
+    p = held_out_parser(__doc__, n=60)
     p.add_argument("--classifier", default=str(ROOT / "resources" / "models" / "classifier64"))
-    p.add_argument("--n", type=int, default=60, help="held-out faces (default 60)")
-    p.add_argument("--celeba", default=str(CELEBA))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--no-write", action="store_true", help="print only; do not touch docs/benchmarks.md")
-    args = p.parse_args(argv)
-    body = run(args)
-    print(body)
-    if not args.no_write:
-        print("wrote", write_section("cgan_edits", "cGAN edits of real faces: generated vs kept face", body))
+    run_and_write("cgan_edits", "cGAN edits of real faces: generated vs kept face", run, p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,22 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import markdown_table, write_section  # noqa: E402
+from bench.report import markdown_table, run_and_write  # noqa: E402
 
 CELEBA = ROOT.parent / "shared" / "datasets" / "celeba"
 HELD_OUT = ROOT / "resources" / "models" / "validation_faces.txt"
+CGAN64 = ROOT / "resources" / "models" / "cgan64"
+
+
+def held_out_parser(doc: str, n: int) -> argparse.ArgumentParser:
+    """The options of a benchmark on the shipped cGAN and held-out faces (more can be added to the parser)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", default=str(CGAN64))
+    p.add_argument("--n", type=int, default=n, help=f"held-out faces (default {n})")
+    p.add_argument("--celeba", default=str(CELEBA))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-write", action="store_true", help="print only; do not touch docs/benchmarks.md")
+    return p
 
 
 def load_faces(bundle, n: int, celeba: Path, split: str | None, resolution: int | None = None):
@@ -203,11 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="also time N faces with the default 64 px architecture (random weights)")
     p.add_argument("--model-note", default="", help="one line saying what the model is (written into the report)")
     p.add_argument("--no-write", action="store_true", help="print only; do not touch docs/benchmarks.md")
-    args = p.parse_args(argv)
-    body = run(args)
-    print(body)
-    if not args.no_write:
-        print("wrote", write_section("inversion", "GAN inversion", body))
+    run_and_write("inversion", "GAN inversion", run, p.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import datetime as _dt
 import os
 import platform
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -54,3 +55,11 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def run_and_write(name: str, title: str, run: Callable[[object], str], args: object) -> None:
+    """Run a benchmark, print its report, and write it as section ``name`` unless ``args.no_write``."""
+    body = run(args)
+    print(body)
+    if not getattr(args, "no_write", False):
+        print("wrote", write_section(name, title, body))

@@ -19,7 +19,9 @@ Adam-optimize's objective in a median 60 steps, but a free y loses the attribute
 
 Since session 9 both optimise in the coordinates the bundle's latent metric makes round (``engine.invert.metric``):
 the slow last descent was the latent space's anisotropy. Hybrid's 50 evaluations now reach the objective that
-optimize-only on z reached with 4 x 200 (0.527); optimize-only, preconditioned too, goes deeper still (0.521).
+optimize-only on z reached with 4 x 200 (0.527); optimize-only, preconditioned too, goes deeper still (0.521). ``bench/hybrid_basins.py`` (session 10) shows why
+that gap stays: the last descent is slow even three quarters of the way to optimize's code, and more starts
+or a better-picked start do not make up for optimize's four converged restarts.
 """
 
 from __future__ import annotations
