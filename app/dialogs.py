@@ -23,10 +23,10 @@ def ask(parent: QWidget | None, title: str, text: str) -> bool:
     return QMessageBox.question(parent, title, text, buttons) == QMessageBox.StandardButton.Yes
 
 
-def ask_save(parent: QWidget | None, name: str) -> str:
-    """'save', 'discard' or 'cancel' for a document with unsaved edits."""
+def ask_save(parent: QWidget | None, name: str, why: str = "") -> str:
+    """'save', 'discard' or 'cancel' for a document with unsaved edits (``why``: a sentence put first)."""
     b = QMessageBox.StandardButton
-    answer = QMessageBox.question(parent, "Unsaved edits", f"Save the edits of {name} as a project first?",
+    answer = QMessageBox.question(parent, "Unsaved edits", f"{why}Save the edits of {name} as a project first?",
                                   b.Save | b.Discard | b.Cancel)
     return {b.Save: "save", b.Discard: "discard"}.get(answer, "cancel")
 

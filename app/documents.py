@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from app import dialogs
 from app.paths import APP_NAME, autosave_path
 from app.preferences import list_value, settings
 from app.project import SUFFIX
-from engine.images import IMAGE_EXTENSIONS
+from engine.images import IMAGE_EXTENSIONS, SAVE_FORMATS
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
 PROJECT_FILTER = f"Facet projects (*{SUFFIX})"
@@ -34,6 +34,7 @@ class DocumentsMixin:
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
         self._autosaved_index = -1
+        self._saves: dict[str, int] = {}  # path → the host's edit count when its save was sent
         self.configure_autosave()
         self.rebuild_recent()
 
@@ -116,22 +117,35 @@ class DocumentsMixin:
         path, _ = QFileDialog.getSaveFileName(self, "Save the project", start, PROJECT_FILTER)
         if not path:
             return False
-        if not path.endswith(SUFFIX):
+        if Path(path).suffix.lower() != SUFFIX:
             path += SUFFIX
+            if not self.may_replace(path):
+                return False
         self.save_to(path)
         return True
 
+    def may_replace(self, path: str) -> bool:
+        """For a path the file dialog did not see (a suffix was added after it): ask before replacing a file."""
+        return not Path(path).exists() or dialogs.ask(
+            self, "Replace the file?", f"{Path(path).name} already exists in {Path(path).parent}. Replace it?")
+
     def save_to(self, path: str) -> None:
+        self._saves[str(path)] = self.host.edits
         self.worker.submit("save_project", path=path, extra={"photo_path": self.photo_path})
 
     def on_saved(self, path: str, autosave: bool) -> None:
         if autosave:
             return
         self.project_path = path
-        self.undo_stack.setClean()
+        if self._saves.pop(path, None) == self.host.edits:
+            self.undo_stack.setClean()
+            autosave_path().unlink(missing_ok=True)  # saved: nothing left to recover after a crash
+            self._autosaved_index = -1
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+        else:  # edits made while it was being written are not in the file: the document stays modified
+            self.statusBar().showMessage(f"Saved {path} (without the edits made since)", 8000)
         self.add_recent(path)
         self.update_title()
-        self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def export_dialog(self) -> None:
         if not self.has_session:
@@ -139,24 +153,51 @@ class DocumentsMixin:
         start = str(Path(self.photo_path).with_name(Path(self.photo_path).stem + "-edited.png")) if self.photo_path else ""
         path, chosen = QFileDialog.getSaveFileName(self, "Export the edited photo", start, ";;".join(EXPORT_FILTERS))
         if path:
-            if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+            if Path(path).suffix.lower() not in SAVE_FORMATS:
                 path += EXPORT_FILTERS.get(chosen, ".png")
+                if not self.may_replace(path):
+                    return
             self.worker.submit("export", path=path, quality=self.prefs.jpeg_quality)
 
-    def maybe_save(self) -> bool:
+    def maybe_save(self, why: str = "") -> bool:
         """True when it is fine to drop the current document (saved, discarded or nothing to save)."""
         if not self.has_session or self.undo_stack.isClean() or not self.confirm_close:
             return True
-        answer = dialogs.ask_save(self, Path(self.project_path or self.photo_path or "the photo").name)
+        answer = dialogs.ask_save(self, Path(self.project_path or self.photo_path or "the photo").name, why)
         if answer == "save":
-            return self.save_project()
+            return self.save_project() and self.wait_for_worker() and self.undo_stack.isClean()
         return answer == "discard"
+
+    def wait_for_worker(self) -> bool:
+        """Run the event loop (without user input) until the worker has done everything sent to it.
+
+        A save must have landed before the document is dropped or the window closes: if it failed, the
+        edits are still only in memory. Its ``saved``/``failed`` signal is handled before this returns.
+        """
+        loop = QEventLoop(self)
+        self.events.idle.connect(loop.quit)
+        try:
+            while self.worker.pending():
+                loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            self.events.idle.disconnect(loop.quit)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        return True
 
     # -- models -----------------------------------------------------------------------------------------
     def load_model_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Load a model bundle (the folder with manifest.json)")
-        if folder:
+        if folder and self.may_restart_edits():
             self.worker.submit("load_model", path=folder)
+
+    def may_restart_edits(self) -> bool:
+        """A new model starts the photo's edits over (codes belong to the model): save or confirm first."""
+        if not self.has_session or self.undo_stack.count() == 0 or not self.confirm_close:
+            return True
+        if self.undo_stack.isClean():
+            return dialogs.ask(self, "Start the edits over?", "The edits of this photo were made with the current "
+                               "model; with another model they start over (the saved project keeps them).")
+        return self.maybe_save("Another model starts this photo's edits over. ")
 
     def load_startup_models(self) -> None:
         """The models of the last session (if still there), else the defaults in resources/models.
@@ -196,7 +237,7 @@ class DocumentsMixin:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
         if dialogs.ask(self, "Recover unsaved edits?",
                        f"Facet Studio did not close cleanly last time. Restore the edits autosaved at {when}?"):
-            self.worker.submit("open_project", path=str(path))
+            self.worker.submit("open_project", path=str(path), recovered=True)
             return True
         path.unlink(missing_ok=True)
         return False

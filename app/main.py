@@ -127,9 +127,9 @@ def start_window(args: argparse.Namespace):
     window = MainWindow()
     window.show()
     if not args.no_models:
-        from PySide6.QtCore import QTimer
-
-        QTimer.singleShot(0, window.load_startup_models)  # after the first paint
+        # queued first: the worker handles requests in order, so a recovered or named project opens with the
+        # models it was made with already loaded (the worker reads them while the window paints)
+        window.load_startup_models()
     recovering = window.check_recovery()
     if args.path and not recovering:
         window.open_path(args.path)

@@ -145,25 +145,32 @@ class RequestHandlers:
         self._start_session(photo, path=path)
 
     def _start_session(self, photo, path: str | None, keep_path: bool = False, session=None,
-                       project: str | None = None) -> None:
+                       project: str | None = None, recovered: dict | None = None) -> None:
+        """Make ``session`` (or a fresh one for ``photo``) the document; ``recovered``: the autosave's paths."""
         from engine.session import EditSession
 
+        if session is None or session is not self.session:
+            self.serial += 1
         self.session = session or EditSession(photo, self.cgan, self.elegant, keep_face=self.keep_face)
         s = self.session
         faces = [{"box": f.box, "manual": f.manual} for f in s.faces]
         self.sessionReady.emit({"photo": s.photo, "faces": faces, "path": path, "keep_path": keep_path,
                                 "project": project, "resolution": s.resolution, "keep_face": s.keep_face,
-                                "ops": [op.describe() for op in s.ops], "cursor": s.cursor})
+                                "ops": [op.describe() for op in s.ops], "cursor": s.cursor, "serial": self.serial,
+                                "recovered": recovered})
         self._dirty = set(range(len(s.faces)))
         self._render_photo = self._final = True
 
-    def _do_open_project(self, path: str) -> None:
+    def _do_open_project(self, path: str, recovered: bool = False) -> None:
+        """Open a project; ``recovered``: it is the autosave of a run that crashed (its edits are unsaved)."""
         from app.project import read_project
         from engine.session import EditSession
 
-        data, _extra = read_project(path)
+        data, extra = read_project(path)
         session = EditSession.from_dict(data, self.cgan, self.elegant)
-        self._start_session(session.photo, path=None, session=session, project=path)
+        extra = extra if isinstance(extra, dict) else {}
+        where = {"photo_path": extra.get("photo_path"), "project_path": extra.get("project_path")} if recovered else None
+        self._start_session(session.photo, path=None, session=session, project=path, recovered=where)
 
     def _do_save_project(self, path: str, autosave: bool = False, extra: dict | None = None) -> None:
         from app.project import write_project
@@ -206,9 +213,19 @@ class RequestHandlers:
         if s.models.cgan is not None and not s.has_code(face):
             self._do_invert(face)
 
-    def _do_apply(self, op, token: int = 0) -> None:
+    def _stale(self, serial: int | None, token: int) -> bool:
+        """True (and the edit refused) when it was made for a document that has since been replaced."""
+        if serial is None or serial == self.serial:
+            return False
+        self.applied.emit(token, False)
+        self.notice.emit("An edit made for the previous photo was not applied to this one.")
+        return True
+
+    def _do_apply(self, op, token: int = 0, serial: int | None = None) -> None:
         from engine.ops import ApplyVector, ResetAttributes, SetAttribute
 
+        if self._stale(serial, token):
+            return
         if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
             self._ensure_code(op.face)
         self._dragging = op.merge_key() is not None  # a slider drag: previews until the release
@@ -217,10 +234,12 @@ class RequestHandlers:
         self.applied.emit(token, True)
 
     def _do_apply_transfer(self, face: int, exemplar: str, attributes: tuple[str, ...], strength: float,
-                           token: int = 0) -> None:
+                           token: int = 0, serial: int | None = None) -> None:
         from engine.images import load_image
         from engine.ops import TransferFromExemplar
 
+        if self._stale(serial, token):
+            return
         s = self._need_session()
         key = (str(exemplar), Path(exemplar).stat().st_mtime if Path(exemplar).exists() else 0.0)
         ref = self._exemplar_refs.get(key)

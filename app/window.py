@@ -64,6 +64,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.face_states: dict[int, dict] = {}
         self.current_face = 0
         self.has_session = False
+        self.session_serial: int | None = None  # the worker's number for the open document
         self.dial_mode = False
         self.auto_invert = True
         self.confirm_close = True
@@ -195,17 +196,23 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
 
     def on_session(self, info: dict) -> None:
         self.has_session = True
+        self.session_serial = info.get("serial")
         self.statusBar().clearMessage()
         self.faces = info["faces"]
         self.face_states = {}
         self.keep_face_action.setChecked(bool(info.get("keep_face", True)))  # a project keeps its own setting
-        if not info.get("keep_path"):
+        recovered = info.get("recovered")
+        if recovered is not None:  # an autosave: the document it was, with its edits still unsaved
+            self.set_document(recovered.get("photo_path"), recovered.get("project_path"))
+        elif not info.get("keep_path"):
             self.set_document(info.get("path"), info.get("project"))
         if not (info.get("keep_path") and self.canvas.has_photo()):
             self.canvas.set_photo(info["photo"])  # a new document (same photo: keep zoom and strokes)
         self.canvas.set_faces(self.faces, 0)
         self.current_face = 0
-        restore(self.undo_stack, self.host, info.get("ops", []), info.get("cursor", 0), clean=not info.get("keep_path"))
+        restore(self.undo_stack, self.host, info.get("ops", []), info.get("cursor", 0),
+                clean=not info.get("keep_path") and recovered is None)
+        self.update_title()
         self.strip.clear()
         self.attributes.set_values(None)
         self.update_face_label()
@@ -219,9 +226,13 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             self.attributes.set_values(state.get("attributes"))
             self.update_face_label()
 
+    def push_edit(self, kind: str, args: dict, text: str, merge_key: tuple | None = None) -> None:
+        """An edit as an undo command; its request names the document, so the worker refuses it for another."""
+        self.undo_stack.push(EditCommand(self.host, (kind, {**args, "serial": self.session_serial}), text, merge_key))
+
     def on_op_ready(self, op, label: str) -> None:
         self.canvas.clear_strokes()
-        self.undo_stack.push(EditCommand(self.host, ("apply", {"op": op}), label))
+        self.push_edit("apply", {"op": op}, label)
 
     def on_job_started(self, title: str) -> None:
         self.progress.setRange(0, 0)
@@ -278,7 +289,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             return
         self.worker.preview_side = self.canvas.preview_side()  # a plain int: read by the worker's next render
         op = (Dial if self.dial_mode else SetAttribute)(self.current_face, name, value, gesture)
-        self.undo_stack.push(EditCommand(self.host, ("apply", {"op": op}), op.describe(), op.merge_key()))
+        self.push_edit("apply", {"op": op}, op.describe(), op.merge_key())
 
     def request_render(self) -> None:
         if self.has_session:
@@ -288,7 +299,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         if not self.has_session or not (self.models.get("cgan") or self.models.get("elegant")):
             return
         op = ResetAttributes(self.current_face, (name,) if name else ())
-        self.undo_stack.push(EditCommand(self.host, ("apply", {"op": op}), op.describe()))
+        self.push_edit("apply", {"op": op}, op.describe())
 
     def on_preset(self, preset: str) -> None:
         self.worker.submit("set_preset", preset=preset)
@@ -302,4 +313,4 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             return
         text = "Take " + ", ".join(plain_name(a) for a in attributes) + " from exemplar"
         args = {"face": self.current_face, "exemplar": path, "attributes": tuple(attributes), "strength": strength}
-        self.undo_stack.push(EditCommand(self.host, ("apply_transfer", args), text))
+        self.push_edit("apply_transfer", args, text)

@@ -31,7 +31,7 @@ EDIT_KINDS = ("apply", "apply_transfer", "squash", "undo", "redo")
 SIGNALS: dict[str, tuple] = {
     "modelsChanged": (object,),  # {"cgan": {...} | None, "elegant": {...} | None, "device": str}
     "modelLoaded": (object,),  # the manifest of a bundle loaded by File > Load model
-    "sessionReady": (object,),  # {"photo", "faces": [{"box", "manual"}], "path", "project", "ops", "cursor"}
+    "sessionReady": (object,),  # {"photo", "faces", "path", "project", "ops", "cursor", "serial", "recovered"}
     "faceUpdated": (object,),  # {"face", "crop", "reconstruction", "edit", "attributes", "method", "edited"}
     "photoRendered": (object, bool),  # photo uint8, final (False = a streaming preview)
     "stackChanged": (object,),  # {"ops": [descriptions], "cursor": n}
@@ -65,6 +65,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         self._queue: deque[tuple[str, dict[str, Any]]] = deque()
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+        self._closing = threading.Event()  # set once by stop(): unlike _cancel, no new job clears it
         self._active = 0
         self._wake.connect(self._drain)
         self.session = None  # engine.session.EditSession, owned by the worker thread
@@ -80,6 +81,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         self._final = False  # False while only drag previews are wanted (downscaled photo)
         self.preview_side = 1280  # long side of drag previews; the window sets it from its view
         self._exemplar_refs: dict[tuple[str, float], str] = {}  # (file, mtime) → session exemplar ref
+        self.serial = 0  # which document the session is: edits sent for an older one are refused
 
     # -- called from the GUI thread ----------------------------------------------------------------
     def submit(self, kind: str, **args: Any) -> None:
@@ -89,6 +91,13 @@ class EngineWorker(RequestHandlers, _WorkerBase):
 
     def cancel(self) -> None:
         """Stop the running long job at its next step (called from the GUI thread: only sets a flag)."""
+        self._cancel.set()
+
+    def stop(self) -> None:
+        """The window is closing: drop the queued requests and stop the running job (GUI thread)."""
+        self._closing.set()
+        with self._lock:
+            self._queue.clear()
         self._cancel.set()
 
     def pending(self) -> int:
@@ -102,7 +111,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         from engine.device import use_cpu_threads
 
         use_cpu_threads(interactive=True)  # re-renders leave a core to the GUI thread
-        while True:
+        while not self._closing.is_set():
             with self._lock:
                 if not self._queue:
                     break
@@ -163,7 +172,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         use_cpu_threads(interactive=False)  # a long job takes every core; the GUI only draws its progress
         try:
             while True:
-                if self._cancel.is_set():
+                if self._cancel.is_set() or self._closing.is_set():
                     job.close()
                     outcome = "cancelled"
                     raise Cancelled(f"{title}: cancelled")
@@ -226,12 +235,16 @@ class WorkerHost(QObject):
             getattr(self.worker, name).connect(getattr(self.signals, name), Qt.ConnectionType.QueuedConnection)
         self.thread.start()
         self.silent = False  # while True, undo commands send nothing (mirroring a restored stack)
+        self.edits = 0  # edit requests sent so far: a save marks the document clean only if none came after it
 
     def submit(self, kind: str, **args: Any) -> None:
+        if kind in EDIT_KINDS:
+            self.edits += 1
         self.worker.submit(kind, **args)
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         if self.thread.isRunning():
-            self.worker.cancel()
+            self.worker.stop()
             self.thread.quit()
-            self.thread.wait(timeout_ms)
+            if not self.thread.wait(timeout_ms):
+                log.error("the engine worker did not stop within %d ms", timeout_ms)

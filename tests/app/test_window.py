@@ -7,6 +7,7 @@ import pytest
 
 from app.qimage import to_array
 from engine.ops import SetAttribute, Stroke, TransferFromExemplar
+from tests.app.helpers import open_and_invert, settle, start_long_inversion
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("propagateSizeHints", "QFont::", "This plugin does not support")]
@@ -14,22 +15,6 @@ pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
 
 def shown_photo(window) -> np.ndarray:
     return to_array(window.canvas.after.pixmap().toImage())[..., :3]
-
-
-def settle(qtbot, window) -> None:
-    """Wait until the worker is idle and every signal it sent has been delivered to the window."""
-    from PySide6.QtWidgets import QApplication
-
-    qtbot.waitUntil(lambda: window.worker.pending() == 0)
-    QApplication.processEvents()  # the relays were queued before the worker went idle
-
-
-def open_and_invert(qtbot, window, path) -> None:
-    """Open a photo and wait until face 1 is inverted (the window inverts it on its own)."""
-    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000,
-                          check_params_cb=lambda s: s["attributes"] is not None):
-        window.open_path(path)
-    settle(qtbot, window)
 
 
 def test_first_run_says_no_model_is_loaded(make_window, qtbot, model_paths):
@@ -192,12 +177,7 @@ def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file
 
 def test_cancel_a_running_inversion(make_window, qtbot, photo_file):
     window = make_window()
-    window.auto_invert = False
-    with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
-        window.open_path(photo_file)
-    window.worker.submit("set_preset", preset="optimize", steps=100000)
-    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
-        window.worker.submit("invert", face=0)
+    start_long_inversion(qtbot, window, photo_file)
     assert window.cancel_button.isVisibleTo(window)
     with qtbot.waitSignal(window.events.jobEnded, timeout=10000) as ended:
         window.cancel_button.click()
@@ -270,6 +250,8 @@ def test_autosave_then_recovery_after_a_crash(make_window, qtbot, dialogs, photo
         assert other.check_recovery()
     assert any(kind == "question" and "Recover" in title for kind, title, _ in dialogs)
     np.testing.assert_array_equal(other.worker.session.render_photo(), expected)
+    settle(qtbot, other)
+    assert not other.undo_stack.isClean() and other.photo_path == photo_file  # recovered, still unsaved
     other.mark_clean_exit()
     assert not autosave_path().exists() and not other.check_recovery()
 

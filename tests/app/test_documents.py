@@ -1,0 +1,159 @@
+"""The window never drops a user's edits: crash recovery at start-up, saving on close, replaced documents.
+
+Each test is a way edits used to get lost (a read-only audit of the app drove the real window to find them).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from app.project import read_project
+from engine.ops import SetAttribute
+from tests.app.helpers import open_and_invert, settle, slide, start_long_inversion
+
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
+              pytest.mark.qt_log_ignore("propagateSizeHints", "QFont::", "This plugin does not support")]
+
+
+def edited_window(make_window, qtbot, photo_file, sliders=(("Smiling", -70),)):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    for name, value in sliders:
+        slide(qtbot, window, name, value)
+    return window
+
+
+def test_a_crashed_runs_edits_come_back_at_start_up_unsaved(make_window, qtbot, dialogs, photo_file, model_paths):
+    """The real start-up order: the models load before the autosave opens, and what it holds is not saved."""
+    from app.main import parse_args, start_window
+    from app.preferences import settings
+
+    crashed = edited_window(make_window, qtbot, photo_file, (("Smiling", -70), ("Male", 50)))
+    with qtbot.waitSignal(crashed.events.saved, timeout=20000):
+        crashed.autosave()
+    expected = crashed.worker.session.render_photo()
+    for family in ("cgan", "elegant"):  # the models of the "last session"
+        settings().setValue(f"models/{family}", model_paths[family])
+
+    window = start_window(parse_args([]))  # the crashed run never marked a clean exit
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: window.has_session and window.worker.pending() == 0, timeout=30000)
+        settle(qtbot, window)
+        assert any(kind == "question" and title.startswith("Recover") for kind, title, _ in dialogs)
+        assert not [d for d in dialogs if d[0] == "critical"]
+        assert len(window.worker.session.ops) == 2 and window.undo_stack.count() == 2
+        assert not window.undo_stack.isClean()  # closing asks; the autosave is not a save
+        assert window.windowTitle().startswith(Path(photo_file).name + "*")  # the document it was
+        assert window.photo_path == photo_file and window.project_path is None
+        np.testing.assert_array_equal(window.worker.session.render_photo(), expected)
+    finally:
+        window.confirm_close = False
+        window.close()
+
+
+def test_a_save_that_fails_on_close_keeps_the_window_and_the_edits(make_window, qtbot, dialogs, photo_file, tmp_path):
+    from app.paths import autosave_path
+
+    window = edited_window(make_window, qtbot, photo_file)
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    window.project_path = str(blocker / "work.facet")  # cannot be written
+    window.confirm_close = True
+    dialogs.answers["question"] = QMessageBox.StandardButton.Save
+    window.show()
+    assert not window.close()
+    assert any(kind == "critical" and title == "Cannot save the project" for kind, title, _ in dialogs)
+    assert window.has_session and len(window.worker.session.ops) == 1 and not window.undo_stack.isClean()
+    assert autosave_path().exists() and window.host.thread.isRunning()
+
+    window.project_path = str(tmp_path / "work.facet")
+    assert window.close()  # the save has landed before the window goes
+    data, _ = read_project(window.project_path)
+    assert len(data["ops"]) == 1 and not autosave_path().exists()
+
+
+def test_edits_made_while_a_save_is_written_keep_the_document_modified(make_window, qtbot, photo_file, tmp_path):
+    from app.paths import autosave_path
+
+    window = edited_window(make_window, qtbot, photo_file)
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    window.project_path = str(tmp_path / "work.facet")
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.save_project()
+        window.attributes.sliders["Male"].setValue(40)  # before the saved signal is handled
+    settle(qtbot, window)
+    data, _ = read_project(window.project_path)
+    assert len(data["ops"]) == 1 and len(window.worker.session.ops) == 2
+    assert not window.undo_stack.isClean() and window.windowTitle().startswith("work.facet*")
+    assert autosave_path().exists()  # the unsaved edit is still recoverable
+
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.save_project()
+    settle(qtbot, window)
+    assert window.undo_stack.isClean() and not autosave_path().exists()  # saved: nothing left to recover
+
+
+def test_an_edit_made_for_a_replaced_photo_is_refused(make_window, qtbot, photo_file):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    old = window.session_serial
+    open_and_invert(qtbot, window, photo_file)  # the same file again: a new document
+    assert window.session_serial == old + 1
+    with qtbot.waitSignal(window.events.applied, timeout=10000, check_params_cb=lambda token, _ok: token == 77) as got:
+        window.worker.submit("apply", op=SetAttribute(0, "Male", 0.5, 1), token=77, serial=old)
+    assert got.args == [77, False] and window.worker.session.ops == []
+
+
+def test_closing_during_a_job_with_another_queued_stops_the_worker(make_window, qtbot, photo_file):
+    window = make_window()
+    start_long_inversion(qtbot, window, photo_file)
+    window.worker.submit("invert", face=0)  # queued behind it: it used to clear the cancel and run on
+    start = time.perf_counter()
+    assert window.close()
+    assert not window.host.thread.isRunning() and time.perf_counter() - start < 5
+
+
+def test_export_and_save_as_ask_before_replacing_a_file_the_dialog_did_not_see(
+        make_window, qtbot, dialogs, photo_file, tmp_path, monkeypatch):
+    window = edited_window(make_window, qtbot, photo_file)
+    precious = tmp_path / "holiday.png"
+    precious.write_bytes(b"precious")
+    project = tmp_path / "work.facet"
+    project.write_bytes(b"previous project")
+    dialogs.answers["question"] = QMessageBox.StandardButton.No
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "holiday"), "PNG (*.png)")))
+    window.export_dialog()  # typed "holiday": the dialog checked that name, the app adds ".png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "work"), "")))
+    assert not window.save_project_as()
+    settle(qtbot, window)
+    assert precious.read_bytes() == b"precious" and project.read_bytes() == b"previous project"
+    assert [title for kind, title, _ in dialogs if kind == "question"] == ["Replace the file?"] * 2
+
+    dialogs.answers["question"] = QMessageBox.StandardButton.Yes
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "x.tif"), "PNG (*.png)")))
+    with qtbot.waitSignal(window.events.exported, timeout=20000) as exported:
+        window.export_dialog()  # a format the engine writes keeps its own extension
+    assert exported.args == [str(tmp_path / "x.tif")]
+
+
+def test_loading_another_model_asks_before_dropping_unsaved_edits(
+        make_window, qtbot, dialogs, photo_file, model_paths, monkeypatch):
+    window = edited_window(make_window, qtbot, photo_file)
+    window.confirm_close = True
+    dialogs.answers["question"] = QMessageBox.StandardButton.Cancel
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: model_paths["elegant"]))
+    window.load_model_dialog()
+    settle(qtbot, window)
+    asked = [text for kind, _title, text in dialogs if kind == "question"]
+    assert len(asked) == 1 and asked[0].startswith("Another model starts this photo's edits over")
+    assert len(window.worker.session.ops) == 1 and window.undo_stack.count() == 1
+    window.confirm_close = False
