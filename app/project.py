@@ -2,8 +2,8 @@
 
 The session's :meth:`~engine.session.EditSession.to_dict` is split into JSON (every plain value, with
 ``{"$array": key}`` where an array was) and an ``.npz`` of the arrays (read with ``allow_pickle=False``);
-the photo goes in as a lossless PNG. Writing is atomic (temp file in the same folder + ``os.replace``),
-so a crash mid-save never leaves a half-written project. Plain Python: the worker thread calls it.
+the photo goes in as a lossless PNG. Writing is atomic (a temp file in the same folder, flushed, then
+renamed: ``engine.fileio.commit``), so a crash mid-save never leaves a half-written project. Plain Python: the worker thread calls it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import FacetError
+from engine.fileio import commit
 from engine.images import load_image
 
 SUFFIX = ".facet"
@@ -90,7 +91,7 @@ def write_project(path: str | os.PathLike, session: dict[str, Any], extra: dict[
             zf.writestr("session.json", json.dumps(doc, indent=1))
             zf.writestr("photo.png", photo_png, compress_type=zipfile.ZIP_STORED)
             zf.writestr("arrays.npz", npz.getvalue(), compress_type=zipfile.ZIP_STORED)
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -114,6 +115,9 @@ def read_project(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any
         raise ProjectError(f"{path}: not a Facet project file")
     if doc.get("version") != PROJECT_VERSION:
         raise ProjectError(f"{path}: project version {doc.get('version')!r} is not supported by this Facet Studio")
+    if not isinstance(doc.get("session"), dict):
+        raise ProjectError(f"{path}: the project is damaged (it holds no edit session)")
     session = _fill(doc["session"], arrays)
     session["photo"] = photo
-    return session, doc.get("extra", {})
+    extra = doc.get("extra")
+    return session, extra if isinstance(extra, dict) else {}

@@ -176,7 +176,15 @@ class RequestHandlers:
         from app.project import write_project
 
         self._need_session()
-        write_project(path, self.session.to_dict(), extra)
+        try:
+            write_project(path, self.session.to_dict(), extra)
+        except OSError as exc:
+            if not autosave:
+                raise
+            # a timer did this, not the user: a status line (each time it fails), never a modal box every minute
+            log.warning("autosave to %s failed: %s", path, exc)
+            self.notice.emit(f"Autosave failed ({exc}); save the project to keep the edits.")
+            return
         self.saved.emit(str(path), autosave)
 
     def _do_export(self, path: str, quality: int = 92) -> None:

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from engine.errors import BundleError
+from engine.fileio import commit
 from engine.models.registry import build_network, network_spec
 
 FORMAT = "facet-bundle"
@@ -135,8 +136,8 @@ def save_bundle(
     tmp_w, tmp_m = path / (WEIGHTS + ".tmp"), path / (MANIFEST + ".tmp")
     save_file(flat, str(tmp_w), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
     tmp_m.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp_w, path / WEIGHTS)
-    os.replace(tmp_m, path / MANIFEST)
+    commit(tmp_w, path / WEIGHTS)
+    commit(tmp_m, path / MANIFEST)
     return path
 
 

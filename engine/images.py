@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageLoadError
+from engine.fileio import commit
 
 #: Refuse images above this many pixels before decoding (a 100-megapixel photo is ~300 MB as RGB).
 MAX_PIXELS = 100_000_000
@@ -104,8 +105,11 @@ def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
     tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(arr, "RGB").save(tmp, format=fmt, **options)
-    os.replace(tmp, path)
+    try:
+        Image.fromarray(arr, "RGB").save(tmp, format=fmt, **options)
+        commit(tmp, path)
+    finally:  # a full disk or a cancelled write leaves no half file behind
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -399,17 +399,21 @@ class EditSession:
             raise FacetError(f"not a Facet session (format {data.get('format')!r})")
         if data.get("format_version") != FORMAT_VERSION:
             raise FacetError(f"session format version {data.get('format_version')!r} is not supported")
-        faces = [FaceSlot.from_dict(f) for f in data["faces"]]
+        try:
+            faces = [FaceSlot.from_dict(f) for f in data["faces"]]
+            ops = [op_from_dict(o) for o in data["ops"]]
+            cursor, resolution = int(data["cursor"]), int(data["resolution"])
+            exemplars = {k: np.asarray(v, np.uint8) for k, v in data.get("exemplars", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FacetError(f"corrupt session: a field is missing or malformed ({type(exc).__name__}: {exc})") from None
         session = cls(np.asarray(data["photo"], np.uint8), cgan, elegant, faces=faces,
                       keep_face=bool(data.get("keep_face", True)))
-        if session.resolution != int(data["resolution"]):
+        if session.resolution != resolution:
             raise FacetError(
-                f"this project was made at {data['resolution']} px, the loaded model works at {session.resolution} px; "
+                f"this project was made at {resolution} px, the loaded model works at {session.resolution} px; "
                 "load the project's model (see File > Load model...)"
             )
-        session.ops = [op_from_dict(o) for o in data["ops"]]
-        session.cursor = int(data["cursor"])
+        session.ops, session.cursor, session.exemplars = ops, cursor, exemplars
         if not 0 <= session.cursor <= len(session.ops):
             raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")
-        session.exemplars = {k: np.asarray(v, np.uint8) for k, v in data.get("exemplars", {}).items()}
         return session

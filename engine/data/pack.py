@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from engine.data.celeba import labels_to_tensor, to_tensor
 from engine.errors import DatasetError
+from engine.fileio import commit
 from engine.progress import CancelFn, Job, ProgressFn, Step, drive
 
 FORMAT = "facet-pack"
@@ -119,7 +120,7 @@ def build_pack_job(
         str(tmp),
         metadata={"format": FORMAT, "facet": json.dumps(meta)},
     )
-    os.replace(tmp, path)
+    commit(tmp, path)
     yield Step(n, n, f"wrote {path}")
     return meta
 

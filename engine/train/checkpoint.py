@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine.errors import FacetError
+from engine.fileio import commit
 from engine.train.recipe import Recipe
 
 FORMAT = "facet-train-checkpoint"
@@ -119,10 +119,10 @@ def save_checkpoint(folder: Path, step: int, recipe: Recipe, info: dict[str, Any
     jpath = checkpoint_path(folder, step)
     wpath = jpath.with_suffix(".safetensors")
     save_file(tensors, str(wpath) + ".tmp", metadata={"format": FORMAT})
-    os.replace(str(wpath) + ".tmp", wpath)
+    commit(str(wpath) + ".tmp", wpath)
     tmp = jpath.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-    os.replace(tmp, jpath)
+    commit(tmp, jpath)
     older = sorted(folder.glob("step_*.json"), key=lambda p: int(p.stem.split("_")[1]))[:-keep] if keep > 0 else []
     for old in older:
         old.unlink(missing_ok=True)

@@ -157,3 +157,15 @@ def test_loading_another_model_asks_before_dropping_unsaved_edits(
     assert len(asked) == 1 and asked[0].startswith("Another model starts this photo's edits over")
     assert len(window.worker.session.ops) == 1 and window.undo_stack.count() == 1
     window.confirm_close = False
+
+
+def test_a_failing_autosave_says_so_in_the_status_bar_not_in_a_box(make_window, qtbot, dialogs, photo_file):
+    from app.paths import autosave_path
+
+    window = edited_window(make_window, qtbot, photo_file)
+    autosave_path().mkdir(parents=True)  # a folder where the file should go: the write fails
+    with qtbot.waitSignal(window.events.notice, timeout=20000) as notice:
+        window.autosave()
+    assert notice.args[0].startswith("Autosave failed") and not [d for d in dialogs if d[0] == "critical"]
+    assert not window.undo_stack.isClean()
+    autosave_path().rmdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
@@ -70,6 +71,15 @@ def test_project_files_round_trip_and_refuse_damage(tmp_path):
         zf.writestr("session.json", '{"format": "something-else"}')
     with pytest.raises(ProjectError):
         read_project(tmp_path / "other.facet")
+    with zipfile.ZipFile(path) as zf:  # a project whose session.json lost its session
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    doc = json.loads(parts["session.json"])
+    del doc["session"]
+    with zipfile.ZipFile(tmp_path / "hollow.facet", "w") as zf:
+        for name, data in {**parts, "session.json": json.dumps(doc).encode()}.items():
+            zf.writestr(name, data)
+    with pytest.raises(ProjectError, match="hollow.facet: the project is damaged"):
+        read_project(tmp_path / "hollow.facet")
 
 
 def test_preferences_persist():

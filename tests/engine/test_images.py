@@ -84,6 +84,30 @@ def test_save_and_reload_round_trip(tmp_path, suffix):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_failed_save_keeps_the_old_file_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    import engine.images
+
+    target = save_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    before = target.read_bytes()
+
+    def disk_full(tmp, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine.images, "commit", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_image(target, np.full((4, 4, 3), 200, np.uint8))
+    assert target.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_commit_puts_a_written_file_in_place(tmp_path):
+    from engine.fileio import commit
+
+    (tmp_path / "old").write_text("old")
+    (tmp_path / ".new.tmp").write_text("new")
+    assert commit(tmp_path / ".new.tmp", tmp_path / "old") == tmp_path / "old"
+    assert (tmp_path / "old").read_text() == "new" and not (tmp_path / ".new.tmp").exists()
+
+
 def test_save_refuses_unknown_format(tmp_path):
     with pytest.raises(ImageLoadError, match="unsupported output format"):
         save_image(tmp_path / "x.xyz", np.zeros((4, 4, 3), np.uint8))

@@ -291,6 +291,18 @@ def test_to_dict_from_dict_restores_the_exact_state(session, bundles):
     np.testing.assert_array_equal(restored.render_photo(), session.render_photo())
 
 
+@pytest.mark.parametrize("damage", [{"faces": None}, {"ops": None}, {"cursor": "two"}, {"ops": [{"kind": 3}]}],
+                         ids=["faces", "ops", "cursor", "op"])
+def test_a_damaged_session_dict_is_refused_with_a_clear_error(session, bundles, damage):
+    data = {**session.to_dict(), **damage}
+    with pytest.raises(FacetError, match="corrupt session"):
+        EditSession.from_dict(data, *bundles)
+    data = session.to_dict()
+    del data["faces"]
+    with pytest.raises(FacetError, match="missing or malformed"):
+        EditSession.from_dict(data, *bundles)
+
+
 def test_plain_names():
     assert plain_name("Blond_Hair") == "Blond hair"
     assert plain_name("Wearing_Lipstick") == "Wearing lipstick"
