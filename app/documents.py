@@ -7,6 +7,7 @@ clean exit deletes it, so an autosave found at start-up means the last run did n
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from app import dialogs
-from app.paths import APP_NAME, autosave_path
+from app.paths import APP_NAME, autosave_path, orphaned_autosaves
 from app.preferences import list_value, settings
 from app.project import SUFFIX
 from engine.images import IMAGE_EXTENSIONS, SAVE_FORMATS
@@ -228,15 +229,23 @@ class DocumentsMixin:
                                extra={"photo_path": self.photo_path, "project_path": self.project_path})
 
     def check_recovery(self) -> bool:
-        """Offer the autosave of a run that did not exit cleanly; True when it is being restored."""
-        path = autosave_path()
-        last_clean = float(self.settings.value("state/clean_exit_time", 0) or 0)
-        self.settings.setValue("state/running", True)
-        if not path.exists() or path.stat().st_mtime <= last_clean:
+        """Offer the newest autosave of a run that did not exit cleanly; True when it is being restored.
+
+        Only autosaves no running copy owns are offered (``paths.orphaned_autosaves``); the others wait
+        for the next start. A recovered autosave moves to this copy's own autosave name when that is free,
+        so the next autosave replaces it and it is not offered again.
+        """
+        found = orphaned_autosaves()
+        if not found:
             return False
+        path = found[0]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
         if dialogs.ask(self, "Recover unsaved edits?",
                        f"Facet Studio did not close cleanly last time. Restore the edits autosaved at {when}?"):
+            own = autosave_path()
+            if path != own and not own.exists():
+                os.replace(path, own)
+                path = own
             self.worker.submit("open_project", path=str(path), recovered=True)
             return True
         path.unlink(missing_ok=True)
@@ -244,8 +253,7 @@ class DocumentsMixin:
 
     def mark_clean_exit(self) -> None:
         autosave_path().unlink(missing_ok=True)
-        self.settings.setValue("state/clean_exit_time", time.time())
-        self.settings.setValue("state/running", False)
+        self.settings.setValue("state/clean_exit_time", time.time())  # for the log and support: when it last closed
 
     # -- layout and closing ------------------------------------------------------------------------------
     def restore_layout(self) -> None:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import platformdirs
+from PySide6.QtCore import QLockFile
 
 APP_NAME = "Facet Studio"
 ORG_NAME = "Facet"
@@ -34,8 +35,58 @@ def log_dir() -> Path:
     return path
 
 
-def autosave_path() -> Path:
-    return data_dir() / "autosave.facet"
+#: data folder → (the lock this process holds, its slot number); a slot's lock lives as long as the process
+_SLOTS: dict[Path, tuple[QLockFile | None, int]] = {}
+MAX_INSTANCES = 32
+
+
+def _lock(folder: Path, slot: int) -> QLockFile:
+    lock = QLockFile(str(folder / f"instance-{slot}.lock"))
+    lock.setStaleLockTime(0)  # stale only when the process that took it is gone (a crash), never by age
+    return lock
+
+
+def instance_slot() -> int:
+    """This running copy's number: the first slot whose lock no running Facet Studio holds (0 when alone).
+
+    Each copy autosaves to its own file, so two windows never overwrite or recover each other's edits. A
+    crashed copy's lock goes stale with its process, and the next start takes over its slot and autosave.
+    """
+    folder = data_dir()
+    if folder not in _SLOTS:
+        for slot in range(MAX_INSTANCES):
+            lock = _lock(folder, slot)
+            if lock.tryLock(0):
+                _SLOTS[folder] = (lock, slot)
+                break
+        else:  # that many copies running: one of its own, past the locked ones
+            _SLOTS[folder] = (None, MAX_INSTANCES + os.getpid())
+    return _SLOTS[folder][1]
+
+
+def autosave_path(slot: int | None = None) -> Path:
+    """Where this copy (or copy ``slot``) autosaves."""
+    slot = instance_slot() if slot is None else slot
+    return data_dir() / ("autosave.facet" if slot == 0 else f"autosave-{slot}.facet")
+
+
+def orphaned_autosaves() -> list[Path]:
+    """Autosaves of runs that did not exit cleanly (a clean exit deletes its autosave), newest first: this
+    copy's slot (taken over from a crashed run) and those whose slot no running copy holds."""
+    own = instance_slot()
+    found = []
+    for path in data_dir().glob("autosave*.facet"):
+        tail = path.stem.removeprefix("autosave").removeprefix("-")
+        slot = int(tail) if tail.isdigit() else 0 if not tail else None
+        if slot is None:
+            continue
+        if slot != own:
+            lock = _lock(path.parent, slot)
+            if not lock.tryLock(0):
+                continue  # a running copy's: not ours to offer
+            lock.unlock()
+        found.append(path)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def exemplars_dir() -> Path:

@@ -169,3 +169,44 @@ def test_a_failing_autosave_says_so_in_the_status_bar_not_in_a_box(make_window, 
     assert notice.args[0].startswith("Autosave failed") and not [d for d in dialogs if d[0] == "critical"]
     assert not window.undo_stack.isClean()
     autosave_path().rmdir()
+
+HOLDER = """
+import sys, time
+from PySide6.QtCore import QCoreApplication, QLockFile
+app = QCoreApplication([])
+lock = QLockFile(sys.argv[1])
+print("locked" if lock.tryLock(0) else "busy", flush=True)
+time.sleep(120)
+"""
+
+
+def test_each_running_copy_autosaves_apart_and_only_a_crashed_ones_is_offered(
+        make_window, qtbot, dialogs, photo_file):
+    import shutil
+    import subprocess
+    import sys
+
+    from app.paths import autosave_path, data_dir, orphaned_autosaves
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir() / "instance-0.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"  # another copy of Facet Studio is running
+        window = edited_window(make_window, qtbot, photo_file)
+        assert autosave_path() == data_dir() / "autosave-1.facet"  # so this one autosaves elsewhere
+        with qtbot.waitSignal(window.events.saved, timeout=20000):
+            window.autosave()
+        theirs = data_dir() / "autosave.facet"
+        shutil.copy(autosave_path(), theirs)  # the other copy's own autosave
+        assert theirs not in orphaned_autosaves()
+        window.mark_clean_exit()
+        assert not window.check_recovery() and theirs.exists()  # neither offered nor deleted
+    finally:
+        holder.kill()  # the other copy crashes
+        holder.wait()
+        holder.stdout.close()
+    assert orphaned_autosaves() == [theirs]
+    with qtbot.waitSignal(window.events.sessionReady, timeout=20000) as ready:
+        assert window.check_recovery()
+    assert ready.args[0]["recovered"] is not None and len(ready.args[0]["ops"]) == 1
+    assert not theirs.exists() and autosave_path().exists()  # taken over: the next autosave replaces it
