@@ -191,6 +191,8 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu") -> Bundle:
     """Load and validate a bundle folder; every inconsistency raises :class:`BundleError` naming the file."""
     path = Path(path)
+    if path.name == MANIFEST and path.is_file():  # the bundle's manifest was given: the bundle is its folder
+        path = path.parent
     manifest = read_manifest(path)
     wpath = path / WEIGHTS
     if not wpath.exists():

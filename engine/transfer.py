@@ -249,6 +249,7 @@ def transfer_many(
 
 def prototypes(bundle: Bundle) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(positive, negative) mean blocks (n_attrs, k, S, S) and counts (n_attrs, 2) stored in the bundle."""
+    _check_bundle(bundle)
     try:
         return bundle.tensors[PROTO_POS], bundle.tensors[PROTO_NEG], bundle.tensors[PROTO_COUNTS]
     except KeyError:

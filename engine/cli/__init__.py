@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 
 from engine import __version__
@@ -33,17 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+
+    def fail(message: str, code: int) -> int:
+        """One line on stderr; with --json also a JSON object on stdout, so a script always gets one."""
+        print(f"facet: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "exit_code": code}))
+        return code
+
     try:
         return int(args.func(args) or 0)
     except Cancelled:
-        print("facet: cancelled", file=sys.stderr)
-        return 130
+        return fail("cancelled", 130)
     except KeyboardInterrupt:
-        print("facet: interrupted", file=sys.stderr)
-        return 130
+        return fail("interrupted", 130)
     except FacetError as exc:
-        print(f"facet: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"error: {exc}", 2)
+    except OSError as exc:  # a file to read or write (read-only folder, full disk): name it, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"error: {where}{exc.strerror or exc}", 2)
 
 
 if __name__ == "__main__":

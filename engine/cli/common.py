@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,20 +21,46 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (steps, frames, image counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN/Infinity as null: strict JSON parsers refuse those tokens."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
     """Print ``result`` as JSON with ``--json``, else the human-readable ``text``."""
     if getattr(args, "json", False):
-        json.dump(result, sys.stdout, indent=2, default=str)
+        json.dump(strict_json(result), sys.stdout, indent=2, default=str, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(text)
 
 
-def input_images(path: str | Path) -> list[Path]:
-    """A single image file, or every image in a folder (batch mode); a clear error when there is none."""
+def input_images(path: str | Path, own_suffix: str | None = None) -> list[Path]:
+    """A single image file, or every image in a folder (batch mode); a clear error when there is none.
+
+    ``own_suffix``: the suffix the command gives its outputs when they go next to the inputs; such files
+    are earlier results, not inputs (a second run must not edit its own outputs again).
+    """
     path = Path(path)
     if path.is_dir():
-        files = iter_image_files(path)
+        files = [f for f in iter_image_files(path) if not (own_suffix and f.stem.endswith(own_suffix))]
         if not files:
             raise FacetError(f"{path}: the folder holds no image files")
         return files
@@ -42,14 +69,49 @@ def input_images(path: str | Path) -> list[Path]:
     return [path]
 
 
-def output_path(src: Path, out: str | Path | None, batch: bool, suffix: str) -> Path:
-    """Where a result goes: ``-o`` file for one input, ``-o`` folder (or next to the input) for a batch."""
+def output_path(src: Path, out: str | Path | None, batch: bool, suffix: str, taken: set[Path] | None = None) -> Path:
+    """Where a result goes: ``-o`` file for one input, ``-o`` folder (or next to the input) for a batch.
+
+    ``taken``: the outputs of this batch so far; ``a.jpg`` and ``a.png`` then get ``a_jpg…`` and ``a_png…``
+    rather than one overwriting the other.
+    """
     if out is None:
-        return src.with_name(f"{src.stem}{suffix}.png")
-    out = Path(out)
-    if batch or out.is_dir():
-        return out / f"{src.stem}{suffix}.png"
-    return out
+        dst = src.with_name(f"{src.stem}{suffix}.png")
+    elif batch or Path(out).is_dir():
+        dst = Path(out) / f"{src.stem}{suffix}.png"
+    else:
+        return Path(out)
+    if taken is not None:
+        if dst in taken:
+            dst = dst.with_name(f"{src.stem}_{src.suffix.lstrip('.').lower()}{suffix}.png")
+        taken.add(dst)
+    return dst
+
+
+def check_output(path: str | Path) -> Path:
+    """Fail before any work when an output image cannot be written there (format, folder)."""
+    from engine.images import SAVE_FORMATS
+
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise FacetError(f"{path}: unsupported output format {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacetError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    if not folder.is_dir():
+        raise FacetError(f"{path}: cannot write there ({folder} is not a folder)")
+    return path
+
+
+def skipped(src: Path, exc: Exception, failures: list[dict[str, str]]) -> None:
+    """In a batch, one file that fails is reported and recorded; the others still run."""
+    failures.append({"input": str(src), "error": str(exc)})
+    print(f"facet: skipped {src}: {exc}", file=sys.stderr)
+
+
+BATCH_ERRORS = (FacetError, OSError)  # what a batch skips over (an unreadable image, an unwritable output)
 
 
 def add_photo_flags(parser: argparse.ArgumentParser) -> None:

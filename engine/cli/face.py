@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 
-from engine.cli.common import add_json_flag, emit
+from engine.cli.common import add_json_flag, check_output, emit, positive_int
+from engine.errors import FacetError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("photo")
     p.add_argument("-o", "--output", required=True, help="crop image to write (.png, .jpg, ...)")
     p.add_argument("--face", type=int, default=0, help="which face, largest first (default 0)")
-    p.add_argument("--resolution", type=int, default=128, help="crop side in pixels (default 128)")
+    p.add_argument("--resolution", type=positive_int, default=128, help="crop side in pixels (default 128)")
     p.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), default=None,
                    help="place the face by hand instead of detecting it")
     p.add_argument("--min-face", type=float, default=None)
@@ -28,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-dataset", help="align a folder of raw photos into the CelebA 178x218 layout")
     p.add_argument("raw_dir")
     p.add_argument("out_dir")
-    p.add_argument("--resolution", type=int, default=178, help="canvas width (178 = CelebA, 89 = its half-size layout)")
+    p.add_argument("--resolution", type=positive_int, default=178,
+                   help="canvas width (178 = CelebA, 89 = its half-size layout)")
     p.add_argument("--min-face", type=float, default=None)
     add_json_flag(p)
     p.set_defaults(func=_prepare)
@@ -53,8 +56,14 @@ def _align(args: argparse.Namespace) -> int:
     from engine.face import align_face, manual_alignment, require_face
     from engine.images import load_image, save_image
 
+    check_output(args.output)
+    if args.resolution < 8:
+        raise FacetError(f"--resolution {args.resolution}: a face crop needs at least 8 pixels a side")
     image = load_image(args.photo)
     if args.box:
+        x0, y0, x1, y1 = args.box
+        if not (all(math.isfinite(v) for v in args.box) and x0 < x1 and y0 < y1):
+            raise FacetError(f"--box {x0:g} {y0:g} {x1:g} {y1:g}: expected finite X0 < X1 and Y0 < Y1 (pixels)")
         aligned = manual_alignment(image, tuple(args.box), args.resolution)
     else:
         aligned = align_face(image, require_face(image, args.face, min_face=args.min_face), args.resolution)

@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import (
+    BATCH_ERRORS,
     add_device_flag,
     add_json_flag,
     add_photo_flags,
+    check_output,
     check_photo_flags,
     edit_photo,
     emit,
     input_images,
     output_path,
+    positive_int,
+    skipped,
 )
 
 
@@ -27,7 +31,7 @@ def _common(p: argparse.ArgumentParser, method: bool = True, steps_flag: str = "
     p.add_argument("--bundle", required=True, metavar="PATH", help="a cgan model bundle folder")
     if method:
         p.add_argument("--method", default="hybrid", help="encoder, optimize, hybrid (default), in-domain, force-in-domain")
-        p.add_argument(steps_flag, dest="inv_steps", type=int, help="inversion steps (default: the method's)")
+        p.add_argument(steps_flag, dest="inv_steps", type=positive_int, help="inversion steps (default: the method's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (repeatable results)")
     add_device_flag(p)
     add_json_flag(p)
@@ -55,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("interpolate", help="a strip of faces between two images or codes")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument("--steps", dest="frames", type=int, default=8, help="number of faces in the strip (default 8)")
+    p.add_argument("--steps", dest="frames", type=positive_int, default=8, help="number of faces in the strip (default 8)")
     p.add_argument("--mode", choices=["linear", "slerp"], default="slerp")
     p.add_argument("-o", "--out", required=True, help="output PNG strip")
     _common(p, steps_flag="--inversion-steps")
@@ -66,14 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", required=True, metavar="MASK.png", help="white = fill, black = keep")
     p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
     _common(p, method=False)
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=positive_int, default=60)
     p.set_defaults(func=cmd_complete)
 
     p = subparsers.add_parser("upscale", help="super-resolve a small face by inversion to the bundle's resolution")
     p.add_argument("input", metavar="LOWRES")
     p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
     _common(p, method=False)
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=positive_int, default=60)
     p.set_defaults(func=cmd_upscale)
 
     p = subparsers.add_parser("attribute-vectors", help="compute attribute vectors from labelled faces into a bundle")
@@ -96,7 +100,7 @@ def _data_args(p: argparse.ArgumentParser, default_n: int) -> None:
     d.add_argument("--split", choices=["train", "val", "test"])
     d.add_argument("--pack", metavar="FILE", help="a pack made by `facet pack`")
     d.add_argument("--synthetic", type=int, metavar="N", help="N procedural synthetic faces")
-    p.add_argument("--n", type=int, default=default_n, help=f"images to average over (default {default_n})")
+    p.add_argument("--n", type=positive_int, default=default_n, help=f"images to average over (default {default_n})")
     p.add_argument("-o", "--out", metavar="PATH", help="write the updated bundle here (default: in place)")
     add_device_flag(p)
     add_json_flag(p)
@@ -106,8 +110,13 @@ def _data_args(p: argparse.ArgumentParser, default_n: int) -> None:
 def _bundle(args: argparse.Namespace):
     from engine.bundle import load_bundle
     from engine.device import pick_device
+    from engine.errors import FacetError
 
-    return load_bundle(args.bundle, pick_device(args.device))
+    bundle = load_bundle(args.bundle, pick_device(args.device))
+    if bundle.family != "cgan":
+        raise FacetError(f"{args.bundle}: this is a {bundle.family!r} bundle; `facet {args.command}` needs a 'cgan' "
+                         "bundle (ELEGANT bundles: `facet transfer` / `facet dial`)")
+    return bundle
 
 
 def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None):
@@ -119,12 +128,33 @@ def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None)
     path = Path(path)
     if path.suffix.lower() == ".json":
         try:
-            return LatentCode.from_dict(json.loads(path.read_text(encoding="utf-8"))), None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            code = LatentCode.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FacetError(f"{path}: not a latent code file ({exc})") from None
+        _check_code(path, data, code, bundle)
+        return code, None
     result = invert(load_image(path), bundle, getattr(args, "method", "hybrid"), steps=getattr(args, "inv_steps", None),
                     seed=args.seed, progress=progress)
     return result.code, result
+
+
+def _check_code(path: Path, data: dict, code, bundle) -> None:
+    """A code file must fit the bundle it is rendered with: sizes, attribute names, finite numbers."""
+    import numpy as np
+
+    from engine.errors import FacetError
+    from engine.invert.core import n_attrs, z_dim
+
+    made_for = data.get("attributes")
+    if made_for is not None and list(made_for) != list(bundle.attributes):
+        raise FacetError(f"{path}: the code was made for attributes {', '.join(map(str, made_for))}; the bundle has "
+                         f"{', '.join(bundle.attributes)} (invert the image with this bundle instead)")
+    if code.z.size != z_dim(bundle) or code.y.size != n_attrs(bundle):
+        raise FacetError(f"{path}: the code has z of {code.z.size} and y of {code.y.size} values; the bundle expects "
+                         f"{z_dim(bundle)} and {n_attrs(bundle)}")
+    if not (np.isfinite(code.z).all() and np.isfinite(code.y).all()):
+        raise FacetError(f"{path}: the code holds NaN or infinite values")
 
 
 def _code_record(bundle, result) -> dict[str, Any]:
@@ -135,6 +165,8 @@ def _code_record(bundle, result) -> dict[str, Any]:
 
 
 def _pairs(items: list[str], what: str) -> dict[str, float]:
+    import math
+
     from engine.errors import FacetError
 
     out = {}
@@ -146,6 +178,8 @@ def _pairs(items: list[str], what: str) -> dict[str, float]:
             sep = ""
         if not sep:
             raise FacetError(f"{what} {item!r}: expected NAME=NUMBER")
+        if not math.isfinite(out[name.strip()]):
+            raise FacetError(f"{what} {item!r}: the number must be finite")
     return out
 
 
@@ -157,29 +191,46 @@ def cmd_invert(args: argparse.Namespace) -> int:
     from engine.invert import invert
 
     bundle = _bundle(args)
-    files = input_images(args.input)
     batch = Path(args.input).is_dir()
-    records = []
+    files = input_images(args.input, own_suffix="_inverted" if args.out is None else None)
+    if not batch:
+        check_output(output_path(files[0], args.out, False, "_inverted"))
+    records, failures, taken = [], [], set()
     for src in tqdm(files, desc=f"invert ({args.method})", disable=not batch or args.json, leave=False):
-        result = invert(load_image(src), bundle, args.method, steps=args.inv_steps, seed=args.seed)
-        dst = output_path(src, args.out, batch, "_inverted")
-        save_image(dst, result.reconstruction)
-        record = {"input": str(src), "output": str(dst), "code": str(dst.with_suffix(".json")), **_code_record(bundle, result)}
-        dst.with_suffix(".json").write_text(json.dumps({k: record[k] for k in ("bundle", "attributes", "z", "y", "method")}) + "\n")
+        try:
+            dst = check_output(output_path(src, args.out, batch, "_inverted", taken))
+            result = invert(load_image(src), bundle, args.method, steps=args.inv_steps, seed=args.seed)
+            save_image(dst, result.reconstruction)
+            record = {"input": str(src), "output": str(dst), "code": str(dst.with_suffix(".json")),
+                      **_code_record(bundle, result)}
+            dst.with_suffix(".json").write_text(
+                json.dumps({k: record[k] for k in ("bundle", "attributes", "z", "y", "method")}) + "\n")
+        except BATCH_ERRORS as exc:
+            if not batch:
+                raise
+            skipped(src, exc, failures)
+            continue
         records.append(record)
     text = "\n".join(f"{r['input']} -> {r['output']} ({r['method']}, {r['seconds']:.2f} s)" for r in records)
+    if failures:
+        text += f"\n{len(failures)} of {len(files)} file(s) skipped (see above)"
     summary = [{k: v for k, v in r.items() if k not in ("z",)} for r in records]
-    emit(args, {"results": summary} if batch else summary[0], text)
-    return 0
+    emit(args, {"results": summary, "failed": failures} if batch else summary[0], text)
+    return 1 if failures else 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from engine.edit import add_change, apply_vector, render, set_attributes
+    from engine.errors import FacetError
     from engine.images import save_image
 
     bundle = _bundle(args)
     dials, vectors = _pairs(args.set, "--set"), _pairs(args.vector, "--vector")
+    outside = [f"{n}={v:g}" for n, v in dials.items() if not -1.0 <= v <= 1.0]
+    if outside:
+        raise FacetError(f"--set {', '.join(outside)}: attribute dials go from -1 to 1")
     check_photo_flags(args)
+    check_output(args.out)
     if args.photo:
         return _edit_photo(args, bundle, dials, vectors)
     code, result = _code_for(args.input, bundle, args)
@@ -228,6 +279,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     if args.frames < 2:
         raise FacetError("--steps (faces in the strip) must be at least 2")
+    check_output(args.out)
     bundle = _bundle(args)
     a, _ = _code_for(args.a, bundle, args)
     b, _ = _code_for(args.b, bundle, args)
@@ -252,12 +304,13 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from engine.images import center_square, load_image, save_image
 
     bundle = _bundle(args)
+    out = check_output(output_path(Path(args.input), args.out, False, "_completed"))
     image, mask = load_image(args.input), load_image(args.mask)
     image = center_square(image, bundle.resolution)
     mask = center_square(mask, bundle.resolution).mean(axis=2) / 255.0
     result = _run_with_bar(lambda p: complete(bundle, image, mask, progress=p, steps=args.steps, seed=args.seed),
                            "complete", args.json)
-    out = save_image(output_path(Path(args.input), args.out, False, "_completed"), result.reconstruction)
+    out = save_image(out, result.reconstruction)
     emit(args, {"output": str(out), "seconds": round(result.seconds, 3), **result.code.to_dict()}, f"wrote {out}")
     return 0
 
@@ -267,9 +320,10 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from engine.images import load_image, save_image
 
     bundle = _bundle(args)
+    out = check_output(output_path(Path(args.input), args.out, False, "_upscaled"))
     low = load_image(args.input)
     result = _run_with_bar(lambda p: upscale(bundle, low, progress=p, steps=args.steps, seed=args.seed), "upscale", args.json)
-    out = save_image(output_path(Path(args.input), args.out, False, "_upscaled"), result.reconstruction)
+    out = save_image(out, result.reconstruction)
     emit(args, {"output": str(out), "method": result.method, "seconds": round(result.seconds, 3)}, f"wrote {out} ({result.method})")
     return 0
 

@@ -12,14 +12,17 @@ import argparse
 from pathlib import Path
 
 from engine.cli.common import (
+    BATCH_ERRORS,
     add_device_flag,
     add_json_flag,
     add_photo_flags,
+    check_output,
     check_photo_flags,
     edit_photo,
     emit,
     input_images,
     output_path,
+    skipped,
 )
 
 
@@ -86,32 +89,46 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
 
     bundle = args.bundle_obj
     check_photo_flags(args)
-    sources = input_images(args.source)
     batch = Path(args.source).is_dir()
+    sources = input_images(args.source, own_suffix=suffix if args.output is None else None)
+    if not batch:
+        check_output(output_path(sources[0], args.output, False, suffix))
     progress, close = tqdm_progress(args.command, disable=args.quiet or args.json or not batch)
     written: list[str] = []
+    failures: list[dict[str, str]] = []
     faces: dict[str, dict[str, int]] = {}
+    taken: set[Path] = set()
     try:
         for n, src in enumerate(sources):
-            out = output_path(src, args.output, batch, suffix)
-            if args.photo:
-                image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
-            else:
-                image = edit(T.encode(bundle, load_image(src)))
-            save_image(out, image)
-            written.append(str(out))
+            try:
+                out = check_output(output_path(src, args.output, batch, suffix, taken))
+                if args.photo:
+                    image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
+                else:
+                    image = edit(T.encode(bundle, load_image(src)))
+                save_image(out, image)
+                written.append(str(out))
+            except BATCH_ERRORS as exc:
+                if not batch:
+                    raise
+                skipped(src, exc, failures)
             progress(Step(n + 1, len(sources), src.name))
     finally:
         close()
-    text = written[0] if len(written) == 1 else f"{len(written)} images written to {Path(written[0]).parent}"
+    if not written:
+        text = "no image written"
+    else:
+        text = written[0] if len(written) == 1 else f"{len(written)} images written to {Path(written[0]).parent}"
+    if failures:
+        text += f"\n{len(failures)} of {len(sources)} file(s) skipped (see above)"
     missed = sum(not f["detected"] for f in faces.values())
     if missed:
         text += f"\n(no face was found in {missed} photo(s): the centre square was edited instead)"
-    result = {"outputs": written, "bundle": str(args.bundle), "resolution": bundle.resolution}
+    result = {"outputs": written, "failed": failures, "bundle": str(args.bundle), "resolution": bundle.resolution}
     if args.photo:
         result["faces"] = faces
     emit(args, result, text)
-    return 0
+    return 1 if failures else 0
 
 
 def _transfer(args: argparse.Namespace) -> int:

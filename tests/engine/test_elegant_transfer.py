@@ -231,6 +231,17 @@ def test_transfer_batch_folder(elegant_path, photos, tmp_path, capsys):
     assert "3 images" in capsys.readouterr().out
 
 
+def test_a_transfer_batch_skips_a_bad_file(elegant_path, photos, tmp_path, capsys):
+    folder, exemplar = photos
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n cut short")
+    rc = main(["transfer", str(folder), str(exemplar), "--bundle", str(elegant_path), "--attributes", "Bangs",
+               "-o", str(tmp_path / "edited"), "--quiet", "--json"])
+    captured = capsys.readouterr()
+    assert rc == 1 and len(json.loads(captured.out)["outputs"]) == 3
+    assert [f["input"] for f in json.loads(captured.out)["failed"]] == [str(folder / "broken.png")]
+    assert "skipped" in captured.err
+
+
 def test_dial_and_its_errors(elegant_path, photos, tmp_path, capsys):
     folder, _ = photos
     out = tmp_path / "dial.png"
@@ -304,3 +315,12 @@ def test_present_interval_resamples_pairs_around_the_score():
     assert wider[0] <= lo and wider[1] >= hi
     with pytest.raises(ValueError, match="per-pair"):
         present_interval([AttributeTransfer("C", 3, 1.0, 1.0, 1.0)])
+
+
+def test_a_bundle_of_the_wrong_family_is_named(elegant_path, tiny_cgan_bundle, tmp_path, capsys):
+    face = str(save_image(tmp_path / "face.png", np.full((32, 32, 3), 128, np.uint8)))
+    assert main(["dial", face, "--bundle", str(tiny_cgan_bundle), "--set", "Smiling=1",
+                 "-o", str(tmp_path / "d.png")]) == 2
+    assert "an 'elegant' bundle is needed, this one is 'cgan'" in capsys.readouterr().err
+    assert main(["invert", face, "--bundle", str(elegant_path), "-o", str(tmp_path / "i.png")]) == 2
+    assert "needs a 'cgan' bundle" in capsys.readouterr().err

@@ -93,3 +93,19 @@ def test_fifty_megapixel_photo_detect_small_paste_full():
     assert np.array_equal(out[:y0], photo[:y0]) and np.array_equal(out[y1:], photo[y1:])
     assert np.array_equal(out[y0:y1, :x0], photo[y0:y1, :x0]) and np.array_equal(out[y0:y1, x1:], photo[y0:y1, x1:])
     assert np.any(out[y0:y1, x0:x1] != photo[y0:y1, x0:x1])
+
+
+def test_align_refuses_a_bad_box_or_resolution(tmp_path, capsys):
+    from engine.cli import main
+    from engine.images import save_image
+
+    photo = str(save_image(tmp_path / "p.png", np.full((64, 64, 3), 120, np.uint8)))
+    out = str(tmp_path / "crop.png")
+    for extra, message in ((["--box", "10", "10", "5", "5"], "X0 < X1"), (["--box", "nan", "0", "10", "10"], "finite"),
+                           (["--resolution", "4", "--box", "0", "0", "10", "10"], "at least 8 pixels")):
+        assert main(["align", photo, "-o", out, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["align", photo, "-o", out, "--resolution", "0"])
+    assert "must be at least 1" in capsys.readouterr().err

@@ -133,3 +133,71 @@ def test_edit_photo_inverts_the_face_and_pastes_it_back(tiny_cgan_bundle, tmp_pa
     assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--set", "Smiling=-1", "--face", "0",
                  "-o", str(out)]) == 2
     assert "use it with --photo" in capsys.readouterr().err
+
+
+def test_a_batch_skips_a_bad_file_finishes_the_rest_and_says_so(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in paths:
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    (folder / "face0.jpg").write_bytes((folder / "face0.png").read_bytes())  # same stem, other extension
+    rc = main(["invert", str(folder), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "-o",
+               str(tmp_path / "out"), "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert rc == 1 and [f["input"] for f in report["failed"]] == [str(folder / "broken.jpg")]
+    outputs = sorted(r["output"].rsplit("/", 1)[-1] for r in report["results"])
+    assert outputs == ["face0_inverted.png", "face0_png_inverted.png", "face1_inverted.png"]  # none overwritten
+    assert "skipped" in captured.err and "broken.jpg" in captured.err
+    # with no -o the outputs go next to the inputs, and a second run does not take them as inputs
+    for _ in range(2):
+        main(["invert", str(folder), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--json"])
+    assert not list(folder.glob("*_inverted_inverted*"))
+
+
+def test_an_unwritable_output_is_one_line_before_any_work(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    rc = main(["invert", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "-o", str(blocker / "x.png"), "--json"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "cannot write there" in captured.err and "Traceback" not in captured.err
+    assert json.loads(captured.out) == {"error": captured.err.strip().removeprefix("facet: "), "exit_code": 2}
+    assert main(["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "-o", str(tmp_path / "x.gif")]) == 2
+    assert "unsupported output format" in capsys.readouterr().err
+
+
+def test_codes_and_numbers_that_do_not_fit_are_refused(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    b = str(tiny_cgan_bundle)
+    attrs = load_bundle(tiny_cgan_bundle).attributes
+    assert main(["invert", str(paths[0]), "--bundle", b, "--method", "encoder", "-o", str(tmp_path / "a.png")]) == 0
+    code = json.loads((tmp_path / "a.json").read_text())
+    cases = {
+        "other.json": ({**code, "attributes": ["Smiling", "Eyeglasses"]}, "made for attributes"),
+        "short.json": ({**code, "attributes": None, "z": code["z"][:3]}, "the bundle expects"),
+        "nan.json": ({**code, "z": [float("nan")] * len(code["z"])}, "NaN"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_text(json.dumps(data))
+        assert main(["edit", str(tmp_path / name), "--bundle", b, "-o", str(tmp_path / "e.png")]) == 2, name
+        assert message in capsys.readouterr().err
+    assert main(["edit", str(tmp_path / "a.json"), "--bundle", b, "--set", f"{attrs[0]}=7", "-o", str(tmp_path / "e.png")]) == 2
+    assert "from -1 to 1" in capsys.readouterr().err
+    assert main(["edit", str(tmp_path / "a.json"), "--bundle", b, "--vector", f"{attrs[0]}=inf", "-o",
+                 str(tmp_path / "e.png")]) == 2
+    assert "finite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["invert", str(paths[0]), "--bundle", b, "--steps", "-3"])
+    assert "must be at least 1" in capsys.readouterr().err
+    assert main(["invert", str(paths[0]), "--bundle", str(tiny_cgan_bundle / "manifest.json"), "--method", "encoder",
+                 "-o", str(tmp_path / "m.png")]) == 0  # the manifest names its bundle
+
+
+def test_json_output_is_strict():
+    from engine.cli.common import strict_json
+
+    assert json.dumps(strict_json({"a": [1.0, float("inf")], "b": float("nan")}), allow_nan=False) == \
+        '{"a": [1.0, null], "b": null}'
