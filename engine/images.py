@@ -1,6 +1,7 @@
 """Safe image I/O: every photo enters and leaves the engine through here.
 
-Images inside the engine are ``numpy.uint8`` arrays of shape (H, W, 3), RGB, upright (EXIF applied).
+Images inside the engine are ``numpy.uint8`` arrays of shape (H, W, 3), RGB, upright (EXIF applied), in
+sRGB (an embedded RGB colour profile such as Display P3 or Adobe RGB is converted on loading).
 Loading refuses bombs before decoding, refuses truncated files instead of returning half-grey pictures,
 and turns every decoder failure into :class:`ImageLoadError` naming the file.
 """
@@ -8,12 +9,14 @@ and turns every decoder failure into :class:`ImageLoadError` naming the file.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import warnings
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageLoadError
 from engine.fileio import commit
@@ -26,6 +29,32 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 
 # Truncated files must fail loudly, never decode into silently grey halves.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+log = logging.getLogger(__name__)
+
+
+@cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None, name: str) -> Image.Image:
+    """RGB pixels in their embedded profile's colour space → sRGB.
+
+    sRGB is what the models were trained on and how an untagged export is read: without this a Display P3
+    or Adobe RGB photo looks dull in the editor and its export changes colour. Profiles that say they are
+    sRGB are taken as they are (converting 12 MP costs ~0.3 s); an unreadable profile is ignored.
+    """
+    if not icc or img.mode != "RGB":
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        described = (ImageCms.getProfileDescription(source) or "").lower().replace(" ", "")
+        if source.profile.xcolor_space.strip() != "RGB" or "srgb" in described:
+            return img
+        return ImageCms.profileToProfile(img, source, _srgb(), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        log.warning("%s: its colour profile is ignored (%s)", name, exc)
+        return img
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -73,8 +102,9 @@ def open_pil(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) ->
                 raise ImageLoadError(f"{name}: the image has no pixels ({w} x {h})")
             img.seek(0)  # animated images: the first frame
             img.load()
+            icc = img.info.get("icc_profile")
             upright = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(upright)
+            rgb = _to_srgb(_to_rgb(upright), icc, name)
             return rgb.copy() if rgb is img else rgb
     except ImageLoadError:
         raise

@@ -324,7 +324,11 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     low = load_image(args.input)
     result = _run_with_bar(lambda p: upscale(bundle, low, progress=p, steps=args.steps, seed=args.seed), "upscale", args.json)
     out = save_image(out, result.reconstruction)
-    emit(args, {"output": str(out), "method": result.method, "seconds": round(result.seconds, 3)}, f"wrote {out} ({result.method})")
+    text = f"wrote {out} ({result.method})"
+    if result.method == "upscale x1":
+        text += (f"; the input is already {min(low.shape[:2])} px, at least the model's {bundle.resolution}: nothing to "
+                 "super-resolve, so this is its reconstruction at the model's resolution")
+    emit(args, {"output": str(out), "method": result.method, "seconds": round(result.seconds, 3)}, text)
     return 0
 
 

@@ -125,3 +125,33 @@ def test_center_square_takes_the_middle():
     img[20:198] = 200  # the centred square
     out = center_square(img, 64)
     assert out.shape == (64, 64, 3) and out.min() > 190
+
+
+def _swapped_primaries_profile() -> bytes:
+    """A valid RGB profile that is not sRGB: sRGB's with its red and blue primaries exchanged (and renamed)."""
+    import struct
+
+    from PIL import ImageCms
+
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    entries = {bytes(data[132 + 12 * i:136 + 12 * i]): 132 + 12 * i for i in range(struct.unpack(">I", data[128:132])[0])}
+    r, b = entries[b"rXYZ"], entries[b"bXYZ"]
+    data[r + 4:r + 12], data[b + 4:b + 12] = data[b + 4:b + 12], data[r + 4:r + 12]
+    return bytes(data).replace(b"sRGB", b"swap").replace("sRGB".encode("utf-16-be"), "swap".encode("utf-16-be"))
+
+
+def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path):
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 200
+    tagged = tmp_path / "tagged.png"
+    Image.fromarray(red).save(tagged, icc_profile=_swapped_primaries_profile())
+    loaded = load_image(tagged).astype(int)
+    assert loaded[..., 2].mean() > 150 and loaded[..., 0].mean() < 60  # "red" in that space is sRGB's blue
+    from PIL import ImageCms
+
+    srgb_tagged = tmp_path / "srgb.png"
+    Image.fromarray(red).save(srgb_tagged, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    np.testing.assert_array_equal(load_image(srgb_tagged), red)  # sRGB stays as it is
+    broken = tmp_path / "broken-profile.png"
+    Image.fromarray(red).save(broken, icc_profile=b"not a profile at all")
+    np.testing.assert_array_equal(load_image(broken), red)  # an unreadable profile is ignored, not fatal
