@@ -252,7 +252,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
 
     def on_failed(self, title: str, message: str) -> None:
         log.info("shown to the user: %s: %s", title, message)
-        if "cancelled" in message:
+        if message == "cancelled" or message.endswith(": cancelled"):  # a job the user stopped, not an error
             self.statusBar().showMessage(message, 5000)
             return
         dialogs.error(self, title, message)
