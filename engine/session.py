@@ -73,7 +73,13 @@ class EditSession:
     # -- faces and codes --------------------------------------------------------------------------
     def add_manual_face(self, box: tuple[float, float, float, float]) -> tuple[int, Change]:
         """Edit a region the detector missed: the square around ``box`` becomes a face."""
-        self.faces.append(manual_slot(self.photo, box, self.resolution))
+        x0, y0, x1, y1 = (float(v) for v in box)
+        h, w = self.photo.shape[:2]
+        if not (np.isfinite([x0, y0, x1, y1]).all() and x1 - x0 >= 4 and y1 - y0 >= 4):
+            raise FacetError(f"a face box needs a width and height of at least 4 pixels, not {box}")
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise FacetError(f"the face box {tuple(round(v) for v in box)} lies outside the {w} x {h} photo")
+        self.faces.append(manual_slot(self.photo, (x0, y0, x1, y1), self.resolution))
         self._small = None
         i = len(self.faces) - 1
         return i, Change(faces={i}, photo=True)
@@ -149,7 +155,13 @@ class EditSession:
         return Change(faces={op.face}, photo=True, stack=True, description=op.describe())
 
     def _validate(self, op: Op) -> None:
+        """Refuse an operation replay could not perform (the stack is never left holding one)."""
+        from engine.transfer import check_request, prototypes
+
         self._slot(op.face)
+        number = op.strength if isinstance(op, ApplyVector) else getattr(op, "value", 0.0)
+        if not np.isfinite(number):
+            raise FacetError(f"{op.describe()}: {number!r} is not a finite number")
         if isinstance(op, ResetAttributes) and self.models.cgan is None:
             self._check_names(self._need_elegant(), op.names)
         elif isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
@@ -157,14 +169,22 @@ class EditSession:
             self._need_code(op.face)
             self._check_names(cgan, op.names if isinstance(op, ResetAttributes) else (op.name,))
         if isinstance(op, Dial):
-            from engine.transfer import prototypes
-
             prototypes(self._need_elegant())  # a clear BundleError when the bundle has none
-            self._check_names(self.models.elegant, (op.name,))
+            check_request(self.models.elegant, (op.name,), op.value)
         if isinstance(op, TransferFromExemplar):
-            self._need_elegant()
+            if not op.attributes:
+                raise FacetError("a transfer needs at least one attribute")
+            check_request(self._need_elegant(), op.attributes, op.strength)
             if op.exemplar_ref not in self.exemplars:
                 raise FacetError(f"exemplar {op.exemplar_ref!r} is not in this session")
+        if isinstance(op, Stroke):
+            cgan = self._need_cgan()
+            want = (int(cgan.network("generator").config.z_dim), len(cgan.attributes))
+            if (len(op.z), len(op.y)) != want or not np.isfinite(np.asarray(op.z + op.y, np.float64)).all():
+                raise FacetError(f"brush strokes: the stored code does not fit {cgan.name} "
+                                 f"(z {len(op.z)}, y {len(op.y)}; it needs {want[0]} and {want[1]} finite values)")
+        if isinstance(op, Complete):
+            self._need_cgan()
 
     @staticmethod
     def _check_names(bundle: Bundle, names: Iterable[str]) -> None:
@@ -221,8 +241,10 @@ class EditSession:
         if self.models.cgan is None and self.models.elegant is not None:
             dials = self.face_dials(i)
             return {n: dials.get(n, 0.0) for n in self.models.elegant.attributes}
+        if self.models.cgan is None:
+            return None
         code = self.face_code(i)
-        if code is None or self.models.cgan is None:
+        if code is None:
             return None
         return {n: float(v) for n, v in zip(self.models.cgan.attributes, code.y, strict=True)}
 
@@ -416,4 +438,16 @@ class EditSession:
         session.ops, session.cursor, session.exemplars = ops, cursor, exemplars
         if not 0 <= session.cursor <= len(session.ops):
             raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")
+        for op in ops:  # every edit must replay with the loaded models: none may vanish silently
+            session._check_stored(op)
         return session
+
+    def _check_stored(self, op: Op) -> None:
+        """A stored operation replays with these models, or the project is refused saying what it needs."""
+        try:
+            self._validate(op)
+        except FacetError as exc:
+            if (isinstance(op, SetAttribute | ApplyVector | ResetAttributes) and self.models.cgan is not None
+                    and 0 <= op.face < len(self.faces) and self.faces[op.face].code is None):
+                return  # its face's code is recomputed on demand (the worker inverts before replaying)
+            raise FacetError(f"the edit “{op.describe()}” cannot be replayed: {exc}") from None

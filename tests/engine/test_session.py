@@ -420,3 +420,34 @@ def test_crops_take_the_larger_model_resolution(tmp_path, bundles, photo):
     s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
     out = s.render_face(0)
     assert out.shape == (64, 64, 3) and not np.array_equal(out, s.faces[0].crop)
+
+
+def test_operations_replay_cannot_perform_are_refused_and_leave_the_stack(session, bundles):
+    from engine.ops import ApplyVector, Dial, Stroke
+
+    ref = session.add_exemplar(np.full((32, 32, 3), 90, np.uint8), align=False)
+    before = session.render_photo()
+    bad = [SetAttribute(0, "Smiling", float("nan")), ApplyVector(0, "Smiling", float("inf")),
+           Dial(0, "Smiling", 1.51), TransferFromExemplar(0, ref, ("Smiling",), 2.0),
+           TransferFromExemplar(0, ref, (), 1.0), Stroke(0, "", (0.0,) * 3, (0.0,))]
+    for op in bad:
+        with pytest.raises(FacetError):
+            session.apply(op)
+    assert session.ops == [] and session.cursor == 0
+    np.testing.assert_array_equal(session.render_photo(), before)
+
+
+def test_a_project_whose_edits_need_a_missing_model_is_refused(session, bundles):
+    session.apply(SetAttribute(0, "Smiling", 0.8, gesture=1))
+    data = session.to_dict()
+    with pytest.raises(FacetError, match="cannot be replayed.*cGAN"):
+        EditSession.from_dict(data, None, bundles[1])  # the same resolution, but no cGAN
+    assert EditSession.from_dict(data, *bundles).ops == session.ops
+
+
+@pytest.mark.parametrize("box", [(10, 10, 10, 30), (float("nan"), 0, 10, 10), (400, 400, 500, 500), (-50, -50, -5, -5)])
+def test_a_manual_face_box_must_be_a_box_on_the_photo(session, box):
+    n = len(session.faces)
+    with pytest.raises(FacetError, match="face box"):
+        session.add_manual_face(box)
+    assert len(session.faces) == n
