@@ -43,13 +43,19 @@ FORMAT_VERSION = 1
 
 
 class EditSession:
-    """One photo being edited. ``faces`` are detected unless given; no face → one manual centre crop."""
+    """One photo being edited. ``faces`` are detected unless given; no face → one manual centre crop.
+
+    The session keeps ``photo`` itself, not a copy (a 50 MP photo is 150 MB): the caller hands it over and
+    must not write into it afterwards. Renders it returns are copies the caller may change.
+    """
 
     def __init__(self, photo: np.ndarray, cgan: Bundle | None = None, elegant: Bundle | None = None,
                  faces: list[FaceSlot] | None = None, detect: bool = True, keep_face: bool = True):
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise FacetError(f"a photo must be RGB uint8 (H, W, 3), got {photo.dtype} {photo.shape}")
+        if min(photo.shape[:2]) < 1:
+            raise FacetError(f"the photo has no pixels ({photo.shape[1]} x {photo.shape[0]})")
         self.photo = photo
         self.models = SessionModels(cgan, elegant)
         self.resolution = self.models.resolution
@@ -255,7 +261,7 @@ class EditSession:
         key = (slot.code_version, self.keep_face, *ops)
         cached = self._renders.get(i)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached[1].copy()  # a copy: the cache (or the face's own crop) must not be written into
         image = slot.crop
         if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
             from engine import edit
@@ -269,14 +275,14 @@ class EditSession:
 
             image = self._fit(transfer.dial(self.models.elegant, image, dials))
         for op in ops:
-            if isinstance(op, TransferFromExemplar):
+            if isinstance(op, TransferFromExemplar) and op.strength != 0:  # strength 0 is the identity, exactly
                 image = self._transfer(image, op)
             elif isinstance(op, Complete):
                 mask = decode_png(op.mask).astype(np.float32)[..., None] / 255.0
                 done = self._fit(decode_png(op.result))
                 image = (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
         self._renders[i] = (key, image)
-        return image
+        return image.copy()
 
     def _base_render(self, i: int) -> np.ndarray:
         """G(face ``i``'s inverted code) at the session resolution: what an edit's change is measured from.
@@ -390,7 +396,9 @@ class EditSession:
     # -- exemplars -----------------------------------------------------------------------------------
     def add_exemplar(self, image: np.ndarray, align: bool = True) -> str:
         """Keep an exemplar face (aligned like the faces) under a content hash; returns its reference."""
-        image = np.asarray(image, np.uint8)
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+            raise FacetError(f"an exemplar must be an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
         if align:
             found = find_faces(image, self.resolution)
             image = found[0].crop if found else manual_slot(image, None, self.resolution).crop

@@ -451,3 +451,24 @@ def test_a_manual_face_box_must_be_a_box_on_the_photo(session, box):
     with pytest.raises(FacetError, match="face box"):
         session.add_manual_face(box)
     assert len(session.faces) == n
+
+
+def test_a_render_is_the_callers_to_change_and_a_zero_strength_transfer_changes_nothing(session, bundles):
+    crop = session.faces[0].crop.copy()
+    session.render_face(0)[:] = 0  # a caller drawing into what it got
+    np.testing.assert_array_equal(session.faces[0].crop, crop)
+    np.testing.assert_array_equal(session.render_face(0), crop)
+    ref = session.add_exemplar(np.full((32, 32, 3), 90, np.uint8), align=False)
+    before = session.render_photo()
+    session.apply(TransferFromExemplar(0, ref, ("Male",), 0.0))
+    np.testing.assert_array_equal(session.render_photo(), before)
+
+
+def test_an_exemplar_or_photo_that_is_not_an_rgb_image_is_refused(session, bundles):
+    for bad in (np.zeros((32, 32), np.uint8), np.zeros((32, 32, 4), np.uint8), np.zeros((0, 0, 3), np.uint8),
+                np.full((32, 32, 3), 0.5, np.float32)):
+        with pytest.raises(FacetError, match="exemplar must be an RGB uint8 image"):
+            session.add_exemplar(bad, align=False)
+    assert session.exemplars == {}
+    with pytest.raises(FacetError, match="no pixels"):
+        EditSession(np.zeros((0, 10, 3), np.uint8), *bundles)
