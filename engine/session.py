@@ -434,10 +434,10 @@ class EditSession:
             ops = [op_from_dict(o) for o in data["ops"]]
             cursor, resolution = int(data["cursor"]), int(data["resolution"])
             exemplars = {k: np.asarray(v, np.uint8) for k, v in data.get("exemplars", {}).items()}
+            photo = np.asarray(data["photo"], np.uint8)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FacetError(f"corrupt session: a field is missing or malformed ({type(exc).__name__}: {exc})") from None
-        session = cls(np.asarray(data["photo"], np.uint8), cgan, elegant, faces=faces,
-                      keep_face=bool(data.get("keep_face", True)))
+        session = cls(photo, cgan, elegant, faces=faces, keep_face=bool(data.get("keep_face", True)))
         if session.resolution != resolution:
             raise FacetError(
                 f"this project was made at {resolution} px, the loaded model works at {session.resolution} px; "
@@ -446,6 +446,12 @@ class EditSession:
         session.ops, session.cursor, session.exemplars = ops, cursor, exemplars
         if not 0 <= session.cursor <= len(session.ops):
             raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")
+        if cgan is not None:
+            want = (int(cgan.network("generator").config.z_dim), len(cgan.attributes))
+            for i, face in enumerate(faces):
+                if face.code is not None and (face.code.z.size, face.code.y.size) != want:
+                    raise FacetError(f"face {i + 1}'s code (z {face.code.z.size}, y {face.code.y.size}) was made with "
+                                     f"another cGAN; {cgan.name} needs z {want[0]}, y {want[1]} — load the project's model")
         for op in ops:  # every edit must replay with the loaded models: none may vanish silently
             session._check_stored(op)
         return session

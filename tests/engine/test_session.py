@@ -472,3 +472,15 @@ def test_an_exemplar_or_photo_that_is_not_an_rgb_image_is_refused(session, bundl
     assert session.exemplars == {}
     with pytest.raises(FacetError, match="no pixels"):
         EditSession(np.zeros((0, 10, 3), np.uint8), *bundles)
+
+
+def test_a_session_from_another_cgan_or_without_its_photo_is_refused(session, bundles):
+    from engine.invert import LatentCode
+
+    session.faces[0].code = LatentCode(np.zeros(7, np.float32), np.zeros(2, np.float32))
+    with pytest.raises(FacetError, match="made with another cGAN"):
+        EditSession.from_dict(session.to_dict(), *bundles)
+    data = session.to_dict()
+    del data["photo"]
+    with pytest.raises(FacetError, match="corrupt session"):
+        EditSession.from_dict(data, *bundles)
