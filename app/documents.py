@@ -165,11 +165,14 @@ class DocumentsMixin:
         if not self.has_session or self.undo_stack.isClean() or not self.confirm_close:
             return True
         answer = dialogs.ask_save(self, Path(self.project_path or self.photo_path or "the photo").name, why)
-        if answer == "save":
-            return self.save_project() and self.wait_for_worker() and self.undo_stack.isClean()
-        return answer == "discard"
+        if answer != "save":
+            return answer == "discard"
+        if not self.save_project():
+            return False
+        self.wait_for_worker()
+        return self.undo_stack.isClean()  # on_saved marked it clean; a failed save leaves it modified
 
-    def wait_for_worker(self) -> bool:
+    def wait_for_worker(self) -> None:
         """Run the event loop (without user input) until the worker has done everything sent to it.
 
         A save must have landed before the document is dropped or the window closes: if it failed, the
@@ -183,7 +186,6 @@ class DocumentsMixin:
         finally:
             self.events.idle.disconnect(loop.quit)
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        return True
 
     # -- models -----------------------------------------------------------------------------------------
     def load_model_dialog(self) -> None:

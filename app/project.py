@@ -3,7 +3,8 @@
 The session's :meth:`~engine.session.EditSession.to_dict` is split into JSON (every plain value, with
 ``{"$array": key}`` where an array was) and an ``.npz`` of the arrays (read with ``allow_pickle=False``);
 the photo goes in as a lossless PNG. Writing is atomic (a temp file in the same folder, flushed, then
-renamed: ``engine.fileio.commit``), so a crash mid-save never leaves a half-written project. Plain Python: the worker thread calls it.
+renamed: ``engine.fileio.commit``), so a crash mid-save never leaves a half-written project. Plain Python:
+the worker thread calls it.
 """
 
 from __future__ import annotations

@@ -168,7 +168,6 @@ class RequestHandlers:
 
         data, extra = read_project(path)
         session = EditSession.from_dict(data, self.cgan, self.elegant)
-        extra = extra if isinstance(extra, dict) else {}
         where = {"photo_path": extra.get("photo_path"), "project_path": extra.get("project_path")} if recovered else None
         self._start_session(session.photo, path=None, session=session, project=path, recovered=where)
 

@@ -162,6 +162,7 @@ class EditSession:
 
     def _validate(self, op: Op) -> None:
         """Refuse an operation replay could not perform (the stack is never left holding one)."""
+        from engine.invert.core import check_code
         from engine.transfer import check_request, prototypes
 
         self._slot(op.face)
@@ -184,11 +185,7 @@ class EditSession:
             if op.exemplar_ref not in self.exemplars:
                 raise FacetError(f"exemplar {op.exemplar_ref!r} is not in this session")
         if isinstance(op, Stroke):
-            cgan = self._need_cgan()
-            want = (int(cgan.network("generator").config.z_dim), len(cgan.attributes))
-            if (len(op.z), len(op.y)) != want or not np.isfinite(np.asarray(op.z + op.y, np.float64)).all():
-                raise FacetError(f"brush strokes: the stored code does not fit {cgan.name} "
-                                 f"(z {len(op.z)}, y {len(op.y)}; it needs {want[0]} and {want[1]} finite values)")
+            check_code(self._need_cgan(), op.z, op.y, "brush strokes")
         if isinstance(op, Complete):
             self._need_cgan()
 
@@ -425,6 +422,8 @@ class EditSession:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], cgan: Bundle | None = None, elegant: Bundle | None = None) -> EditSession:
+        from engine.invert.core import check_code
+
         if data.get("format") != FORMAT:
             raise FacetError(f"not a Facet session (format {data.get('format')!r})")
         if data.get("format_version") != FORMAT_VERSION:
@@ -446,12 +445,9 @@ class EditSession:
         session.ops, session.cursor, session.exemplars = ops, cursor, exemplars
         if not 0 <= session.cursor <= len(session.ops):
             raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")
-        if cgan is not None:
-            want = (int(cgan.network("generator").config.z_dim), len(cgan.attributes))
-            for i, face in enumerate(faces):
-                if face.code is not None and (face.code.z.size, face.code.y.size) != want:
-                    raise FacetError(f"face {i + 1}'s code (z {face.code.z.size}, y {face.code.y.size}) was made with "
-                                     f"another cGAN; {cgan.name} needs z {want[0]}, y {want[1]} — load the project's model")
+        for i, face in enumerate(faces):
+            if face.code is not None and cgan is not None:
+                check_code(cgan, face.code.z, face.code.y, f"face {i + 1}")
         for op in ops:  # every edit must replay with the loaded models: none may vanish silently
             session._check_stored(op)
         return session

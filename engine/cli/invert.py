@@ -141,20 +141,14 @@ def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None)
 
 def _check_code(path: Path, data: dict, code, bundle) -> None:
     """A code file must fit the bundle it is rendered with: sizes, attribute names, finite numbers."""
-    import numpy as np
-
     from engine.errors import FacetError
-    from engine.invert.core import n_attrs, z_dim
+    from engine.invert.core import check_code
 
     made_for = data.get("attributes")
     if made_for is not None and list(made_for) != list(bundle.attributes):
         raise FacetError(f"{path}: the code was made for attributes {', '.join(map(str, made_for))}; the bundle has "
                          f"{', '.join(bundle.attributes)} (invert the image with this bundle instead)")
-    if code.z.size != z_dim(bundle) or code.y.size != n_attrs(bundle):
-        raise FacetError(f"{path}: the code has z of {code.z.size} and y of {code.y.size} values; the bundle expects "
-                         f"{z_dim(bundle)} and {n_attrs(bundle)}")
-    if not (np.isfinite(code.z).all() and np.isfinite(code.y).all()):
-        raise FacetError(f"{path}: the code holds NaN or infinite values")
+    check_code(bundle, code.z, code.y, str(path))
 
 
 def _code_record(bundle, result) -> dict[str, Any]:

@@ -91,6 +91,17 @@ def n_attrs(bundle: Bundle) -> int:
     return int(bundle.network("generator").config.n_attrs)
 
 
+def check_code(bundle: Bundle, z, y, what: str) -> None:
+    """A code (z, y) must fit ``bundle``'s generator and be finite; a FacetError naming ``what`` otherwise."""
+    z, y = np.asarray(z, np.float64).reshape(-1), np.asarray(y, np.float64).reshape(-1)
+    want = (z_dim(bundle), n_attrs(bundle))
+    if (z.size, y.size) != want:
+        raise FacetError(f"{what}: the code has z of {z.size} and y of {y.size} values; {bundle.name} expects "
+                         f"{want[0]} and {want[1]} (a code made with another cGAN)")
+    if not (np.isfinite(z).all() and np.isfinite(y).all()):
+        raise FacetError(f"{what}: the code holds NaN or infinite values")
+
+
 @torch.no_grad()
 def encode(bundle: Bundle, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """IcGAN encoders: z = E_z(x), y = tanh(E_y(x) / 2); zeros for a missing encoder."""

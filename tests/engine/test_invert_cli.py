@@ -177,7 +177,7 @@ def test_codes_and_numbers_that_do_not_fit_are_refused(tiny_cgan_bundle, faces, 
     code = json.loads((tmp_path / "a.json").read_text())
     cases = {
         "other.json": ({**code, "attributes": ["Smiling", "Eyeglasses"]}, "made for attributes"),
-        "short.json": ({**code, "attributes": None, "z": code["z"][:3]}, "the bundle expects"),
+        "short.json": ({**code, "attributes": None, "z": code["z"][:3]}, "expects"),
         "nan.json": ({**code, "z": [float("nan")] * len(code["z"])}, "NaN"),
     }
     for name, (data, message) in cases.items():

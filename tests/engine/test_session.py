@@ -478,7 +478,7 @@ def test_a_session_from_another_cgan_or_without_its_photo_is_refused(session, bu
     from engine.invert import LatentCode
 
     session.faces[0].code = LatentCode(np.zeros(7, np.float32), np.zeros(2, np.float32))
-    with pytest.raises(FacetError, match="made with another cGAN"):
+    with pytest.raises(FacetError, match="face 1: the code has z of 7.*another cGAN"):
         EditSession.from_dict(session.to_dict(), *bundles)
     data = session.to_dict()
     del data["photo"]
