@@ -139,9 +139,10 @@ class RequestHandlers:
 
     # -- documents ---------------------------------------------------------------------------------
     def _do_open_photo(self, path: str) -> None:
-        from engine.images import load_image
+        from engine.images import load_image, read_exif
 
         photo = load_image(path)
+        self.exif = read_exif(path)  # the camera's metadata goes into the export
         self._start_session(photo, path=path)
 
     def _start_session(self, photo, path: str | None, keep_path: bool = False, session=None,
@@ -164,10 +165,13 @@ class RequestHandlers:
     def _do_open_project(self, path: str, recovered: bool = False) -> None:
         """Open a project; ``recovered``: it is the autosave of a run that crashed (its edits are unsaved)."""
         from app.project import read_project
+        from engine.images import read_exif
         from engine.session import EditSession
 
         data, extra = read_project(path)
         session = EditSession.from_dict(data, self.cgan, self.elegant)
+        photo_path = extra.get("photo_path")
+        self.exif = read_exif(photo_path) if isinstance(photo_path, str) and Path(photo_path).is_file() else None
         where = {"photo_path": extra.get("photo_path"), "project_path": extra.get("project_path")} if recovered else None
         self._start_session(session.photo, path=None, session=session, project=path, recovered=where)
 
@@ -190,7 +194,7 @@ class RequestHandlers:
         from engine.images import save_image
 
         self._need_session()
-        save_image(path, self.session.render_photo(), quality=quality)
+        save_image(path, self.session.render_photo(), quality=quality, exif=self.exif)
         self.exported.emit(str(path))
 
     def _need_session(self):

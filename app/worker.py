@@ -82,6 +82,7 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         self.preview_side = 1280  # long side of drag previews; the window sets it from its view
         self._exemplar_refs: dict[tuple[str, float], str] = {}  # (file, mtime) → session exemplar ref
         self.serial = 0  # which document the session is: edits sent for an older one are refused
+        self.exif: bytes | None = None  # the open photo's EXIF (orientation reset), written into exports
 
     # -- called from the GUI thread ----------------------------------------------------------------
     def submit(self, kind: str, **args: Any) -> None:

@@ -123,8 +123,35 @@ def load_image(source: str | os.PathLike | bytes, max_pixels: int = MAX_PIXELS) 
     return np.asarray(open_pil(source, max_pixels), dtype=np.uint8).copy()
 
 
-def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
-    """Write an RGB uint8 array atomically (temp file + rename) in the format of the file's extension."""
+#: formats whose files carry EXIF through Pillow
+EXIF_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")
+ORIENTATION = 0x0112
+
+
+def read_exif(source: str | os.PathLike) -> bytes | None:
+    """A photo's EXIF (camera, date, …) to write into its edited export, or None when it has none.
+
+    The orientation tag is set to 1: loading already turned the pixels upright, and an export that kept
+    the old tag would be turned again by every viewer. Reads the header only; never raises.
+    """
+    try:
+        with Image.open(source) as img:
+            exif = img.getexif()
+            if not len(exif):
+                return None
+            if ORIENTATION in exif:
+                exif[ORIENTATION] = 1
+            return exif.tobytes()
+    except Exception as exc:  # noqa: BLE001 - metadata is a bonus: a photo that loads must export without it
+        log.info("%s: its EXIF is not carried over (%s)", source, exc)
+        return None
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95, exif: bytes | None = None) -> Path:
+    """Write an RGB uint8 array atomically (temp file + rename) in the format of the file's extension.
+
+    ``exif``: metadata to embed (from :func:`read_exif`), where the format carries it.
+    """
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -133,7 +160,9 @@ def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) ->
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"save_image expects uint8 (H, W, 3), got {arr.dtype} {arr.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
+    options: dict = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
+    if exif and fmt in EXIF_FORMATS:
+        options["exif"] = exif
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         Image.fromarray(arr, "RGB").save(tmp, format=fmt, **options)

@@ -243,7 +243,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def _edit_photo(args: argparse.Namespace, bundle, dials: dict[str, float], vectors: dict[str, float]) -> int:
     """``facet edit --photo``: invert each chosen face of the photo, edit it, paste it back (as the app does)."""
-    from engine.images import load_image, save_image
+    from engine.images import load_image, read_exif, save_image
     from engine.ops import ApplyVector, SetAttribute
     from engine.progress import drive
 
@@ -256,7 +256,7 @@ def _edit_photo(args: argparse.Namespace, bundle, dials: dict[str, float], vecto
 
     photo, faces = edit_photo(load_image(args.input), ops, args.face, args.input, cgan=bundle,
                               keep_face=not args.generated_face)
-    out = save_image(args.out, photo)
+    out = save_image(args.out, photo, exif=read_exif(args.input))
     text = f"wrote {out} ({faces['edited']} face(s) edited)"
     if not faces["detected"]:
         text += "; no face was found, so the centre square was edited"

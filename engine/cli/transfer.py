@@ -84,7 +84,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     ``ops(session, faces)`` (the session's operations, so the result is what the app would export).
     """
     from engine import transfer as T
-    from engine.images import load_image, save_image
+    from engine.images import load_image, read_exif, save_image
     from engine.progress import Step, tqdm_progress
 
     bundle = args.bundle_obj
@@ -106,7 +106,7 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
                     image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
                 else:
                     image = edit(T.encode(bundle, load_image(src)))
-                save_image(out, image)
+                save_image(out, image, exif=read_exif(src) if args.photo else None)  # a photo keeps its metadata
                 written.append(str(out))
             except BATCH_ERRORS as exc:
                 if not batch:

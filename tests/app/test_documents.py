@@ -210,3 +210,21 @@ def test_each_running_copy_autosaves_apart_and_only_a_crashed_ones_is_offered(
         assert window.check_recovery()
     assert ready.args[0]["recovered"] is not None and len(ready.args[0]["ops"]) == 1
     assert not theirs.exists() and autosave_path().exists()  # taken over: the next autosave replaces it
+
+
+def test_an_export_keeps_the_cameras_metadata(make_window, qtbot, photo_file, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from engine.images import load_image
+
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"
+    camera = tmp_path / "camera.jpg"
+    Image.fromarray(load_image(photo_file)).save(camera, exif=exif.tobytes(), quality=95)
+    window = edited_window(make_window, qtbot, str(camera))
+    out = tmp_path / "camera-edited.jpg"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "JPEG (*.jpg *.jpeg)")))
+    with qtbot.waitSignal(window.events.exported, timeout=20000):
+        window.export_dialog()
+    with Image.open(out) as exported:
+        assert exported.getexif()[0x010F] == "CameraMaker"

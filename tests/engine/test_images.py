@@ -155,3 +155,23 @@ def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path):
     broken = tmp_path / "broken-profile.png"
     Image.fromarray(red).save(broken, icc_profile=b"not a profile at all")
     np.testing.assert_array_equal(load_image(broken), red)  # an unreadable profile is ignored, not fatal
+
+
+def test_exif_is_read_upright_and_written_into_an_export(tmp_path):
+    from engine.images import ORIENTATION, read_exif
+
+    exif = Image.Exif()
+    exif[0x010F], exif[ORIENTATION] = "CameraMaker", 6  # Make; rotated 90° on the sensor
+    src = tmp_path / "camera.jpg"
+    Image.fromarray(np.full((8, 12, 3), 100, np.uint8)).save(src, exif=exif.tobytes())
+    carried = read_exif(src)
+    for suffix in (".jpg", ".png", ".webp", ".tif"):
+        out = save_image(tmp_path / f"out{suffix}", load_image(src), exif=carried)
+        with Image.open(out) as written:
+            tags = written.getexif()
+        assert tags[0x010F] == "CameraMaker" and tags[ORIENTATION] == 1, suffix  # upright pixels, upright tag
+        assert load_image(out).shape == (12, 8, 3)
+    bmp = save_image(tmp_path / "out.bmp", load_image(src), exif=carried)  # BMP carries none: saved without it
+    assert read_exif(bmp) is None
+    plain = save_image(tmp_path / "plain.png", np.zeros((4, 4, 3), np.uint8))
+    assert read_exif(plain) is None and read_exif(tmp_path / "missing.jpg") is None
