@@ -169,6 +169,8 @@ class DocumentsMixin:
             return answer == "discard"
         if not self.save_project():
             return False
+        if not self.progress.isHidden():  # a running job would hold the save (and the window) up: this
+            self.worker.cancel()  # document is being closed or replaced, so its job is stopped, not waited for
         self.wait_for_worker()
         return self.undo_stack.isClean()  # on_saved marked it clean; a failed save leaves it modified
 

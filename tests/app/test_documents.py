@@ -228,3 +228,17 @@ def test_an_export_keeps_the_cameras_metadata(make_window, qtbot, photo_file, tm
         window.export_dialog()
     with Image.open(out) as exported:
         assert exported.getexif()[0x010F] == "CameraMaker"
+
+
+def test_saving_on_close_stops_a_running_job_instead_of_waiting_for_it(
+        make_window, qtbot, dialogs, photo_file, tmp_path):
+    window = edited_window(make_window, qtbot, photo_file)
+    window.project_path = str(tmp_path / "work.facet")
+    window.worker.submit("set_preset", preset="optimize", steps=100000)
+    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
+        window.worker.submit("invert", face=0)  # minutes of work
+    window.confirm_close = True
+    dialogs.answers["question"] = QMessageBox.StandardButton.Save
+    start = time.perf_counter()
+    assert window.close()
+    assert time.perf_counter() - start < 10 and len(read_project(window.project_path)[0]["ops"]) == 1
