@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from engine.cli.common import add_json_flag, check_output, emit, positive_int
 from engine.errors import FacetError
@@ -61,9 +60,6 @@ def _align(args: argparse.Namespace) -> int:
         raise FacetError(f"--resolution {args.resolution}: a face crop needs at least 8 pixels a side")
     image = load_image(args.photo)
     if args.box:
-        x0, y0, x1, y1 = args.box
-        if not (all(math.isfinite(v) for v in args.box) and x0 < x1 and y0 < y1):
-            raise FacetError(f"--box {x0:g} {y0:g} {x1:g} {y1:g}: expected finite X0 < X1 and Y0 < Y1 (pixels)")
         aligned = manual_alignment(image, tuple(args.box), args.resolution)
     else:
         aligned = align_face(image, require_face(image, args.face, min_face=args.min_face), args.resolution)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine.errors import FacetError
 from engine.face.detect import Face
 
 #: The CelebA aligned layout (178 x 218): left eye, right eye, nose, left and right mouth corners.
@@ -142,15 +143,25 @@ def align_to_celeba_canvas(image: np.ndarray, face: Face, width: int = 178) -> A
 BOX_LANDMARKS = np.array([[0.27, 0.40], [0.73, 0.40], [0.50, 0.61], [0.29, 0.75], [0.71, 0.75]])
 
 
+#: the smallest side of a hand-drawn face box, in pixels
+MIN_BOX = 4.0
+
+
 def face_from_box(box: tuple[float, float, float, float]) -> Face:
     """A :class:`Face` for a box the user drew around a face (eyes to chin), landmarks placed by template."""
     x0, y0, x1, y1 = (float(v) for v in box)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"a face box needs x0 < x1 and y0 < y1, got {box}")
+    if not (np.isfinite([x0, y0, x1, y1]).all() and x1 - x0 >= MIN_BOX and y1 - y0 >= MIN_BOX):
+        raise FacetError(f"a face box needs finite corners and a width and height of at least {MIN_BOX:g} pixels, "
+                         f"not {tuple(box)}")
     lm = np.array([x0, y0]) + BOX_LANDMARKS * np.array([x1 - x0, y1 - y0])
     return Face(box=(x0, y0, x1, y1), landmarks=lm, score=0.0, manual=True)
 
 
 def manual_alignment(image: np.ndarray, box: tuple[float, float, float, float], resolution: int = 128) -> AlignedFace:
-    """Align a face the detector missed, from a user-drawn box."""
-    return align_face(image, face_from_box(box), resolution)
+    """Align a face the detector missed, from a user-drawn box (which must lie at least partly on the image)."""
+    face = face_from_box(box)
+    x0, y0, x1, y1 = face.box
+    h, w = image.shape[:2]
+    if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+        raise FacetError(f"the face box {tuple(round(v) for v in face.box)} lies outside the {w} x {h} image")
+    return align_face(image, face, resolution)

@@ -112,5 +112,9 @@ def test_manual_box_alignment():
     assert 100 < le[0] < nose[0] < re[0] < 200 and le[1] < nose[1] < ml[1] < 170
     aligned = manual_alignment(np.full((300, 300, 3), 90, np.uint8), (100, 50, 200, 170), 64)
     assert aligned.crop.shape == (64, 64, 3) and aligned.face.manual
-    with pytest.raises(ValueError, match="x0 < x1"):
+    from engine.errors import FacetError
+
+    with pytest.raises(FacetError, match="at least 4 pixels"):
         face_from_box((10, 10, 5, 20))
+    with pytest.raises(FacetError, match="outside the 300 x 300 image"):
+        manual_alignment(np.full((300, 300, 3), 90, np.uint8), (400, 400, 500, 500), 64)

@@ -101,7 +101,8 @@ def test_align_refuses_a_bad_box_or_resolution(tmp_path, capsys):
 
     photo = str(save_image(tmp_path / "p.png", np.full((64, 64, 3), 120, np.uint8)))
     out = str(tmp_path / "crop.png")
-    for extra, message in ((["--box", "10", "10", "5", "5"], "X0 < X1"), (["--box", "nan", "0", "10", "10"], "finite"),
+    for extra, message in ((["--box", "10", "10", "5", "5"], "at least 4 pixels"), (["--box", "nan", "0", "10", "10"], "finite"),
+                           (["--box", "400", "400", "500", "500"], "outside the 64 x 64 image"),
                            (["--resolution", "4", "--box", "0", "0", "10", "10"], "at least 8 pixels")):
         assert main(["align", photo, "-o", out, *extra]) == 2, extra
         err = capsys.readouterr().err
