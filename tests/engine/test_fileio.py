@@ -1,0 +1,96 @@
+"""Bounded reading of files a user can hand us: regular files only, size-capped, errors that name the file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+
+from engine.errors import BundleError, FacetError
+from engine.fileio import check_regular_file, load_json_bounded, parse_json, read_regular_file
+
+posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+
+
+def _guarded(fn, *args, timeout: float = 10.0, **kwargs):
+    """Run ``fn`` in a thread and fail (instead of hanging the suite) if it blocks."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            result["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"{fn.__name__} blocked for {timeout} s"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def test_reads_a_regular_file(tmp_path) -> None:
+    p = tmp_path / "a.json"
+    p.write_text('{"a": [1, 2]}', encoding="utf-8")
+    assert read_regular_file(p, 100) == b'{"a": [1, 2]}'
+    assert load_json_bounded(p, 100) == {"a": [1, 2]}
+
+
+def test_refuses_a_file_over_the_cap_naming_it(tmp_path) -> None:
+    p = tmp_path / "big.json"
+    p.write_bytes(b" " * 2000)
+    with pytest.raises(BundleError, match="big.json.*more than"):
+        read_regular_file(p, 1000, "manifest", BundleError)
+
+
+def test_missing_file_and_folder(tmp_path) -> None:
+    with pytest.raises(FacetError, match="does not exist"):
+        read_regular_file(tmp_path / "nope", 10)
+    with pytest.raises(FacetError, match="a folder"):
+        read_regular_file(tmp_path, 10)
+
+
+@posix_only
+def test_fifo_is_refused_without_blocking(tmp_path) -> None:
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(FacetError, match="FIFO"):
+        _guarded(load_json_bounded, fifo, 1000)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero") or sys.platform == "win32", reason="needs /dev/zero")
+def test_symlink_to_a_device_is_refused(tmp_path) -> None:
+    link = tmp_path / "manifest.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(FacetError, match="character device"):
+        _guarded(read_regular_file, link, 1000)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_a_file_that_reports_no_size_is_still_capped() -> None:
+    with pytest.raises(FacetError, match="more than"):
+        read_regular_file("/proc/self/status", 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
+def test_parse_errors_are_one_line_facet_errors(text, match) -> None:
+    with pytest.raises(FacetError, match=match) as info:
+        parse_json(text, "deep.json", "code file")
+    assert "deep.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_check_regular_file_returns_the_stat(tmp_path) -> None:
+    p = tmp_path / "x"
+    p.write_bytes(b"abc")
+    assert check_regular_file(p, 3).st_size == 3
