@@ -103,21 +103,45 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, what: str = "file
     return b"".join(chunks)
 
 
+#: How deep JSON a user file may nest: manifests, projects and code files are a few levels deep; a deeper file
+#: is damaged or hostile, and nested data that deep breaks whatever walks it (printing, Qt signals).
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(value: Any) -> int:
+    """How many containers deep ``value`` nests (0 for a scalar); iterative, so any depth can be measured."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
 def parse_json(data: bytes | str, where: str, what: str = "file",
-               error: type[FacetError] = FacetError) -> Any:
-    """JSON text → Python; invalid UTF-8, invalid JSON and nesting too deep to parse raise ``error``."""
+               error: type[FacetError] = FacetError, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON text → Python; invalid UTF-8, invalid JSON and nesting deeper than ``max_depth`` raise ``error``."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text)
+        value = json.loads(text)
     except UnicodeDecodeError:
         raise error(f"{where}: the {what} is not UTF-8 text") from None
     except RecursionError:
         raise error(f"{where}: the {what} is nested too deeply to be valid") from None
-    except ValueError as exc:  # json.JSONDecodeError and its kin
+    except ValueError as exc:  # json.JSONDecodeError and its kin (e.g. an integer too long to convert)
         raise error(f"{where}: the {what} is not valid JSON ({exc})") from None
+    if json_depth(value) > max_depth:
+        raise error(f"{where}: the {what} is nested too deeply to be valid (more than {max_depth} levels)")
+    return value
 
 
 def load_json_bounded(path: str | os.PathLike, max_bytes: int, what: str = "file",
-                      error: type[FacetError] = FacetError) -> Any:
+                      error: type[FacetError] = FacetError, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """A JSON file of at most ``max_bytes`` (regular files only); every way it can be wrong raises ``error``."""
-    return parse_json(read_regular_file(path, max_bytes, what, error), str(path), what, error)
+    return parse_json(read_regular_file(path, max_bytes, what, error), str(path), what, error, max_depth)

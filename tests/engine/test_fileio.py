@@ -94,3 +94,11 @@ def test_check_regular_file_returns_the_stat(tmp_path) -> None:
     p = tmp_path / "x"
     p.write_bytes(b"abc")
     assert check_regular_file(p, 3).st_size == 3
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    assert parse_json("[[[1]]]", "x") == [[[1]]]
+    with pytest.raises(FacetError, match="nested too deeply"):
+        parse_json("[" * 200 + "]" * 200, "x.json")
+    with pytest.raises(FacetError, match="nested too deeply"):
+        parse_json('{"a": ' * 10 + "1" + "}" * 10, "x.json", max_depth=5)
