@@ -3,26 +3,85 @@
 Saving, exporting and reading run in the worker (photo encoding can take a second); the window only
 picks paths. Autosave writes a project to the data folder on a timer while there are unsaved edits; a
 clean exit deletes it, so an autosave found at start-up means the last run did not end cleanly.
+
+The autosave always holds the current document or nothing: it is rewritten whenever an edit was sent
+since the last one (whatever the undo index), and it goes when its document is saved, discarded or
+replaced. An autosave being restored is kept under a name of its own until its document has opened, so
+a restore that fails (its model is missing) leaves it for the next start.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QFileDialog
 
 from app import dialogs
-from app.paths import APP_NAME, autosave_path, orphaned_autosaves
+from app.paths import (
+    APP_NAME,
+    autosave_path,
+    data_dir,
+    orphaned_autosaves,
+    remove_stale_temps,
+    unrestored_autosave_path,
+)
 from app.preferences import list_value, settings
-from app.project import SUFFIX
-from engine.images import IMAGE_EXTENSIONS, SAVE_FORMATS
+from app.project import SUFFIX, ProjectError
+from engine.errors import FacetError, ImageLoadError
+from engine.fileio import check_regular_file
+from engine.images import IMAGE_EXTENSIONS, MAX_PIXELS, SAVE_FORMATS
+
+log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
 PROJECT_FILTER = f"Facet projects (*{SUFFIX})"
 EXPORT_FILTERS = {"PNG (*.png)": ".png", "JPEG (*.jpg *.jpeg)": ".jpg", "WebP (*.webp)": ".webp"}
+OPEN_TITLES = {"photo": "Cannot open the photo", "project": "Cannot open the project"}
+
+
+def _photo_formats() -> list[str]:
+    """Pillow's names of the formats behind the extensions the app offers (JPEG, PNG, WEBP, ...)."""
+    known = Image.registered_extensions()
+    return sorted({known[e] for e in IMAGE_EXTENSIONS if e in known})
+
+
+def open_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be opened as a photo or a project, from its header alone; None when it may be.
+
+    Checked before the user is asked to save the current document: a file that is not an image should
+    not cost them their answer. The full read happens in the worker, which still refuses what this lets
+    through (a truncated image, a project that needs another model).
+    """
+    project = Path(path).suffix.lower() == SUFFIX
+    what = "project" if project else "image"
+    try:
+        check_regular_file(path, what=what, error=ProjectError if project else ImageLoadError)
+        if project:
+            return None if zipfile.is_zipfile(path) else f"{path}: not a Facet project (it is not a zip archive)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below decides
+            with Image.open(path, formats=_photo_formats()) as img:  # the header only: decoding is the worker's
+                w, h = img.size
+        if w * h > MAX_PIXELS:
+            return f"{path}: {w} x {h} pixels is larger than the {MAX_PIXELS / 1e6:.0f} MP limit"
+    except FacetError as exc:
+        return str(exc)
+    except Image.DecompressionBombError:
+        return f"{path}: larger than the {MAX_PIXELS / 1e6:.0f} MP limit"
+    except UnidentifiedImageError:
+        return f"{path}: not an image Facet Studio opens (supported: {', '.join(IMAGE_EXTENSIONS)})"
+    except OSError as exc:
+        return f"{path}: cannot read the image ({exc.strerror or exc})"
+    except (SyntaxError, ValueError, EOFError) as exc:
+        return f"{path}: damaged image ({exc})"
+    return None
 
 
 class DocumentsMixin:
@@ -34,8 +93,15 @@ class DocumentsMixin:
         self.settings = settings()
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
-        self._autosaved_index = -1
+        self._autosaved: tuple[int | None, int] | None = None  # (document serial, edits sent) last autosaved
+        self._document_serial: int | None = None  # the document the autosave belongs to
+        self._discarded: int | None = None  # a discarded document, while the one replacing it opens
+        self._recovering: Path | None = None  # an autosave being restored, kept until its document opens
         self._saves: dict[str, int] = {}  # path → the host's edit count when its save was sent
+        self.events.sessionReady.connect(self.on_document_opened)  # after the window's own on_session
+        self.events.failed.connect(self.on_request_failed)
+        self.events.idle.connect(self.on_worker_idle)
+        remove_stale_temps(data_dir())
         self.configure_autosave()
         self.rebuild_recent()
 
@@ -73,9 +139,15 @@ class DocumentsMixin:
 
     # -- opening ----------------------------------------------------------------------------------------
     def open_path(self, path: str) -> None:
+        project = Path(path).suffix.lower() == SUFFIX
+        problem = open_problem(path)
+        if problem:  # before asking to save: refusing the file must not cost the current document
+            self.events.failed.emit(OPEN_TITLES["project" if project else "photo"], problem)  # as the worker would
+            return
         if not self.maybe_save():
             return
-        if Path(path).suffix.lower() == SUFFIX:
+        if project:
+            remove_stale_temps(Path(path).parent)
             self.worker.submit("open_project", path=str(path))
         else:
             self.worker.submit("open_photo", path=str(path))
@@ -131,17 +203,21 @@ class DocumentsMixin:
             self, "Replace the file?", f"{Path(path).name} already exists in {Path(path).parent}. Replace it?")
 
     def save_to(self, path: str) -> None:
+        remove_stale_temps(Path(path).parent)  # what a killed save left next to it
         self._saves[str(path)] = self.host.edits
         self.worker.submit("save_project", path=path, extra={"photo_path": self.photo_path})
 
     def on_saved(self, path: str, autosave: bool) -> None:
         if autosave:
+            if self._discarded == self.session_serial or self.undo_stack.isClean():
+                # written after the document was discarded or saved (it was queued before): not to be recovered
+                autosave_path().unlink(missing_ok=True)
             return
         self.project_path = path
         if self._saves.pop(path, None) == self.host.edits:
             self.undo_stack.setClean()
             autosave_path().unlink(missing_ok=True)  # saved: nothing left to recover after a crash
-            self._autosaved_index = -1
+            self._autosaved = None
             self.statusBar().showMessage(f"Saved {path}", 5000)
         else:  # edits made while it was being written are not in the file: the document stays modified
             self.statusBar().showMessage(f"Saved {path} (without the edits made since)", 8000)
@@ -165,6 +241,8 @@ class DocumentsMixin:
         if not self.has_session or self.undo_stack.isClean() or not self.confirm_close:
             return True
         answer = dialogs.ask_save(self, Path(self.project_path or self.photo_path or "the photo").name, why)
+        if answer == "discard":
+            self.discard_autosave()
         if answer != "save":
             return answer == "discard"
         if not self.save_project():
@@ -227,17 +305,73 @@ class DocumentsMixin:
             self.autosave_timer.start(self.prefs.autosave_seconds * 1000)
 
     def autosave(self) -> None:
-        if self.has_session and not self.undo_stack.isClean() and self.undo_stack.index() != self._autosaved_index:
-            self._autosaved_index = self.undo_stack.index()
-            self.worker.submit("save_project", path=str(autosave_path()), autosave=True,
-                               extra={"photo_path": self.photo_path, "project_path": self.project_path})
+        """Write the document's unsaved edits when any edit was sent since the last autosave.
+
+        Keyed on the document and the count of edit requests, not on the undo index: after an undo and a
+        new edit, or in a new document, the index can be what it was at the last autosave.
+        """
+        state = (self.session_serial, self.host.edits)
+        if (not self.has_session or self.undo_stack.isClean() or state == self._autosaved
+                or self._discarded == self.session_serial):
+            return
+        self._autosaved = state
+        remove_stale_temps(autosave_path().parent)
+        self.worker.submit("save_project", path=str(autosave_path()), autosave=True,
+                           extra={"photo_path": self.photo_path, "project_path": self.project_path})
+
+    def discard_autosave(self) -> None:
+        """The user discarded the document: its autosave goes now, and none is written until it is replaced."""
+        self._discarded = self.session_serial
+        self._autosaved = None
+        autosave_path().unlink(missing_ok=True)
+
+    def on_document_opened(self, info: dict) -> None:
+        """A new document replaced the old one (saved or discarded by now): the autosave follows it."""
+        serial = info.get("serial")
+        if serial == self._document_serial:
+            return  # the same document (a face box was added)
+        self._document_serial, self._discarded = serial, None
+        if info.get("recovered") is not None:
+            if self._recovering is not None:
+                self._take_over(self._recovering)
+            self._autosaved = (serial, self.host.edits)  # the autosave holds exactly this
+        else:
+            autosave_path().unlink(missing_ok=True)
+            self._autosaved = None
+        self._recovering = None
+
+    def _take_over(self, path: Path) -> None:
+        """A restored autosave becomes this copy's own, which its next autosave replaces (an older one that
+        was there waits for a later start)."""
+        own = autosave_path()
+        try:
+            if own.exists():
+                os.replace(own, unrestored_autosave_path())
+            os.replace(path, own)
+        except OSError as exc:
+            log.warning("the restored autosave %s stays where it is: %s", path, exc)
+
+    def on_request_failed(self, title: str, _message: str) -> None:
+        if self.statusBar().currentMessage().startswith("Opening "):
+            self.statusBar().clearMessage()
+        if self._recovering is not None and title == OPEN_TITLES["project"]:
+            log.info("the autosave %s could not be restored; it is kept", self._recovering)
+            self.statusBar().showMessage("The autosaved edits were not restored: they are kept and offered "
+                                         "again at the next start.", 30000)
+            self._recovering = None
+
+    def on_worker_idle(self) -> None:
+        """A document was discarded for one that did not open: it is still the document, so it is autosaved."""
+        if self._discarded is not None and self._discarded == self.session_serial and not self.worker.pending():
+            self._discarded = None
 
     def check_recovery(self) -> bool:
         """Offer the newest autosave of a run that did not exit cleanly; True when it is being restored.
 
         Only autosaves no running copy owns are offered (``paths.orphaned_autosaves``); the others wait
-        for the next start. A recovered autosave moves to this copy's own autosave name when that is free,
-        so the next autosave replaces it and it is not offered again.
+        for the next start. Once its document has opened, a recovered autosave becomes this copy's own
+        (``on_document_opened``), so the next autosave replaces it and it is not offered again; until then
+        nothing this copy does deletes it, so a restore that fails leaves it for the next start.
         """
         found = orphaned_autosaves()
         if not found:
@@ -246,10 +380,11 @@ class DocumentsMixin:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
         if dialogs.ask(self, "Recover unsaved edits?",
                        f"Facet Studio did not close cleanly last time. Restore the edits autosaved at {when}?"):
-            own = autosave_path()
-            if path != own and not own.exists():
-                os.replace(path, own)
-                path = own
+            if path == autosave_path():  # out of the way of this copy's autosaves and clean exit until it opens
+                kept = unrestored_autosave_path()
+                os.replace(path, kept)
+                path = kept
+            self._recovering = path
             self.worker.submit("open_project", path=str(path), recovered=True)
             return True
         path.unlink(missing_ok=True)

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import time
 from pathlib import Path
 
 import platformdirs
@@ -70,12 +73,25 @@ def autosave_path(slot: int | None = None) -> Path:
     return data_dir() / ("autosave.facet" if slot == 0 else f"autosave-{slot}.facet")
 
 
+#: an autosave whose restore failed (e.g. its model was missing) waits under this prefix for a later start
+UNRESTORED = "autosave-unrestored-"
+
+
+def unrestored_autosave_path() -> Path:
+    """A fresh name for an autosave being restored: no copy autosaves to it and no clean exit deletes it."""
+    return data_dir() / f"{UNRESTORED}{time.time_ns()}-{os.getpid()}.facet"
+
+
 def orphaned_autosaves() -> list[Path]:
     """Autosaves of runs that did not exit cleanly (a clean exit deletes its autosave), newest first: this
-    copy's slot (taken over from a crashed run) and those whose slot no running copy holds."""
+    copy's slot (taken over from a crashed run), those whose slot no running copy holds, and those whose
+    restore failed (kept until one succeeds or the user declines them)."""
     own = instance_slot()
     found = []
     for path in data_dir().glob("autosave*.facet"):
+        if path.name.startswith(UNRESTORED):
+            found.append(path)
+            continue
         tail = path.stem.removeprefix("autosave").removeprefix("-")
         slot = int(tail) if tail.isdigit() else 0 if not tail else None
         if slot is None:
@@ -87,6 +103,30 @@ def orphaned_autosaves() -> list[Path]:
             lock.unlock()
         found.append(path)
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+#: the temporary name ``app.project.write_project`` writes ``NAME.facet`` to before renaming it
+PROJECT_TEMPS = ".*.facet.tmp"
+STALE_TEMP_SECONDS = 60.0
+
+
+def remove_stale_temps(folder: str | os.PathLike, max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the project temps (``.NAME.facet.tmp``) that a killed save left in ``folder``; return them.
+
+    A save writes its temp continuously and renames it within seconds, so a temp untouched for
+    ``max_age`` seconds belongs to a writer that is gone (a crash or kill -9 mid-save). Best effort: a
+    folder or a temp that cannot be read or removed is left as it is.
+    """
+    removed = []
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for tmp in Path(folder).glob(PROJECT_TEMPS):
+            with contextlib.suppress(OSError):
+                st = tmp.lstat()
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > max_age:
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
 
 
 def exemplars_dir() -> Path:

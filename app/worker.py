@@ -154,7 +154,8 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         if kind in ("apply", "apply_transfer"):
             self.applied.emit(int(args.get("token", 0)), False)
         title = {"open_photo": "Cannot open the photo", "open_project": "Cannot open the project",
-                 "load_models": "Cannot load the model", "save_project": "Cannot save the project",
+                 "load_models": "Cannot load the model", "load_model": "Cannot load the model",
+                 "load_startup_models": "Cannot load the model", "save_project": "Cannot save the project",
                  "export": "Cannot export the photo"}.get(kind, "Cannot do that")
         if isinstance(exc, FacetError | OSError | ValueError):
             log.warning("%s: %s", kind, exc)

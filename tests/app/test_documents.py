@@ -242,3 +242,146 @@ def test_saving_on_close_stops_a_running_job_instead_of_waiting_for_it(
     start = time.perf_counter()
     assert window.close()
     assert time.perf_counter() - start < 10 and len(read_project(window.project_path)[0]["ops"]) == 1
+
+
+def second_photo(photo_file: str, tmp_path: Path) -> str:
+    """Another photo file (the same pixels under another name: a different document)."""
+    import shutil
+
+    return str(shutil.copy(photo_file, tmp_path / f"second{Path(photo_file).suffix}"))
+
+
+def test_a_discarded_document_is_never_recovered_and_the_next_one_is_autosaved(
+        make_window, qtbot, dialogs, photo_file, tmp_path):
+    """Photo A edited and autosaved; Open → Discard; photo B edited: a crash now must bring back B, not A."""
+    from app.paths import autosave_path
+
+    window = edited_window(make_window, qtbot, photo_file)
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    window.confirm_close = True
+    dialogs.answers["question"] = QMessageBox.StandardButton.Discard
+    second = second_photo(photo_file, tmp_path)
+    open_and_invert(qtbot, window, second)
+    assert [title for kind, title, _ in dialogs if kind == "question"] == ["Unsaved edits"]
+    assert not autosave_path().exists()  # A was discarded: nothing of it may come back
+
+    slide(qtbot, window, "Male", 40)  # B's first edit: the undo index is what A's was when it was autosaved
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    data, extra = read_project(autosave_path())
+    assert extra["photo_path"] == second and [op.name for op in window.worker.session.ops] == ["Male"]
+    assert len(data["ops"]) == 1
+
+    window.undo_stack.undo()  # undo, then another edit: the same index again, other edits
+    slide(qtbot, window, "Smiling", 60)
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    data, _ = read_project(autosave_path())
+    assert [op.name for op in window.worker.session.ops] == ["Smiling"]
+    assert "Smiling" in str(data["ops"]) and "Male" not in str(data["ops"])
+    window.confirm_close = False
+
+
+def test_a_file_that_is_not_an_image_is_refused_before_asking_to_save(
+        make_window, qtbot, dialogs, photo_file, tmp_path):
+    from app.paths import autosave_path
+
+    window = edited_window(make_window, qtbot, photo_file)
+    window.confirm_close = True
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list, not a photo")
+    window.open_path(str(notes))
+    assert [(kind, title) for kind, title, _ in dialogs] == [("critical", "Cannot open the photo")]
+    assert "notes.jpg" in dialogs[0][2] and "not an image" in dialogs[0][2]
+    assert not window.statusBar().currentMessage().startswith("Opening")
+    assert len(window.worker.session.ops) == 1 and not window.undo_stack.isClean()
+
+    # a header that looks right but a body that is not: the worker refuses it, after the question
+    from engine.images import save_image
+
+    whole = save_image(tmp_path / "whole.png", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(whole.read_bytes()[:200])
+    dialogs.answers["question"] = QMessageBox.StandardButton.Discard
+    with qtbot.waitSignal(window.events.failed, timeout=20000):
+        window.open_path(str(truncated))
+    settle(qtbot, window)
+    assert dialogs[-1][:2] == ("critical", "Cannot open the photo")
+    assert not window.statusBar().currentMessage().startswith("Opening")
+    # the open failed, so the "discarded" document is still the one on screen: it is autosaved again
+    assert len(window.worker.session.ops) == 1
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    assert autosave_path().exists()
+    window.confirm_close = False
+
+
+def test_an_autosave_that_could_not_be_restored_survives_a_clean_exit(
+        make_window, qtbot, dialogs, photo_file, model_paths):
+    """Recovery without a usable cGAN fails; quitting then must not delete the autosave as a clean exit does."""
+    from app.main import parse_args, start_window
+    from app.paths import autosave_path, orphaned_autosaves
+    from app.preferences import settings
+
+    crashed = edited_window(make_window, qtbot, photo_file)
+    with qtbot.waitSignal(crashed.events.saved, timeout=20000):
+        crashed.autosave()
+
+    window = start_window(parse_args(["--no-models"]))  # no cGAN: the autosave's edits cannot be replayed
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: any(kind == "critical" for kind, _t, _x in dialogs), timeout=20000)
+    settle(qtbot, window)
+    assert [title for kind, title, _ in dialogs if kind == "critical"] == ["Cannot open the project"]
+    assert not window.has_session and "kept" in window.statusBar().currentMessage()
+    window.confirm_close = False
+    assert window.close()  # a clean exit
+    kept = orphaned_autosaves()
+    assert len(kept) == 1 and kept[0] != autosave_path()  # under a name no autosave or clean exit touches
+    assert len(read_project(kept[0])[0]["ops"]) == 1
+
+    for family in ("cgan", "elegant"):  # the next start has the models: the edits come back
+        settings().setValue(f"models/{family}", model_paths[family])
+    again = start_window(parse_args([]))
+    qtbot.addWidget(again)
+    try:
+        qtbot.waitUntil(lambda: again.has_session and again.worker.pending() == 0, timeout=30000)
+        settle(qtbot, again)
+        assert len(again.worker.session.ops) == 1 and not again.undo_stack.isClean()
+        assert orphaned_autosaves() == [autosave_path()]  # restored: now this copy's own autosave
+    finally:
+        again.confirm_close = False
+        again.close()
+
+
+def test_a_save_removes_the_temps_that_killed_saves_left(make_window, qtbot, photo_file, tmp_path):
+    import os
+
+    from app.paths import autosave_path, data_dir
+
+    window = edited_window(make_window, qtbot, photo_file)
+    minute_ago = time.time() - 120
+    stale = [tmp_path / ".holiday.facet.tmp", data_dir() / ".autosave.facet.tmp"]
+    for path in stale:
+        path.write_bytes(b"PK\x03\x04 half a project")
+        os.utime(path, (minute_ago, minute_ago))
+    busy = tmp_path / ".busy.facet.tmp"  # being written right now (another copy saving): left alone
+    busy.write_bytes(b"PK\x03\x04")
+    window.project_path = str(tmp_path / "work.facet")
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.save_project()
+    assert not stale[0].exists() and busy.exists()
+    slide(qtbot, window, "Male", 30)
+    with qtbot.waitSignal(window.events.saved, timeout=20000):
+        window.autosave()
+    assert not stale[1].exists() and autosave_path().exists()
+
+
+def test_a_model_that_fails_to_load_says_so_in_its_title(make_window, qtbot, dialogs, tmp_path, monkeypatch):
+    window = make_window()
+    empty = tmp_path / "not-a-bundle"
+    empty.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(empty)))
+    with qtbot.waitSignal(window.events.failed, timeout=20000) as failed:
+        window.load_model_dialog()
+    assert failed.args[0] == "Cannot load the model" and "not-a-bundle" in failed.args[1]
