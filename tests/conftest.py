@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import pytest_runtest_makereport  # noqa: F401 - skips for missing ../shared fail where it exists
+
 torch.set_num_threads(int(os.environ.get("FACET_TEST_THREADS", "1")))
 
 TINY_RESOLUTION = 32

@@ -12,9 +12,9 @@ import torch
 from engine.data import CelebADataset
 from engine.errors import DatasetError
 from engine.images import save_image
+from tests.helpers import CELEBA, require
 
 ATTRS = ["Smiling", "Eyeglasses", "Blond_Hair"]
-CELEBA = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "celeba"
 
 
 def colour(i: int) -> tuple[int, int, int]:
@@ -121,8 +121,7 @@ def test_bad_folder_and_unknown_attribute(layout, tmp_path):
 
 @pytest.mark.celeba
 def test_real_celeba_labels_and_items():
-    if not (CELEBA / "list_attr_celeba.txt").is_file():
-        pytest.skip("shared CelebA subset not present")
+    require(CELEBA / "list_attr_celeba.txt")
     ds = CelebADataset(
         [CELEBA / "img_align_celeba", CELEBA / "img_align_celeba_half"],
         CELEBA / "list_attr_celeba.txt",

@@ -11,8 +11,9 @@ import torch
 from engine.face import detect_faces
 from engine.face.align import TEMPLATE, apply_affine, canvas_matrix
 from engine.images import load_image
+from tests.helpers import CELEBA, require
 
-RAW = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "celeba" / "raw"
+RAW = CELEBA / "raw"
 
 pytestmark = pytest.mark.celeba
 
@@ -28,8 +29,7 @@ def read_landmarks(path: Path) -> list[tuple[str, np.ndarray]]:
 
 
 def test_detection_landmarks_and_alignment_on_real_photos():
-    if not (RAW / "landmarks.txt").exists():
-        pytest.skip(f"{RAW} is absent")
+    require(RAW / "landmarks.txt")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
