@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from engine.errors import ImageLoadError
+from engine.images import decode_png_bytes
+
 OPS: dict[str, type[Op]] = {}
 
 
@@ -86,7 +89,13 @@ def encode_png(image: np.ndarray) -> str:
 
 
 def decode_png(text: str) -> np.ndarray:
-    return np.array(Image.open(io.BytesIO(base64.b64decode(text))))
+    """The inverse of :func:`encode_png`; text that is not a base64 PNG of at most 4096 x 4096 pixels (masks and
+    strokes are crop-sized) raises :class:`~engine.errors.ImageLoadError`."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise ImageLoadError("a stored mask or stroke image is not base64 text") from None
+    return decode_png_bytes(data, "a stored mask or stroke image", 4096 * 4096)
 
 
 def pack_strokes(mask: np.ndarray, colors: np.ndarray) -> str:

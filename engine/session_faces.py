@@ -111,9 +111,11 @@ def manual_slot(photo: np.ndarray, box: tuple[float, float, float, float] | None
     photo's centre square as it is (nothing is known about where a face is)."""
     from engine.face import face_from_box, manual_alignment
     from engine.face.align import warp
+    from engine.face.detect import require_room_for_a_face
 
     if box is not None:
         return _slot(manual_alignment(photo, box, resolution))
+    require_room_for_a_face(photo.shape)
     h, w = photo.shape[:2]
     side = min(h, w)
     box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)

@@ -268,3 +268,13 @@ def require_face(image: np.ndarray, index: int = 0, **kwargs) -> Face:
     if not 0 <= index < len(faces):
         raise NoFaceError(f"face number {index} does not exist: {len(faces)} face(s) found (numbered from 0)")
     return faces[index]
+
+
+def require_room_for_a_face(shape: tuple[int, ...]) -> None:
+    """:class:`NoFaceError` for an image too small to hold a face, even one placed by hand (a box of at least
+    ``align.MIN_BOX`` pixels): a 1 x 1 or 1-pixel-wide photo has no face, which is what the user must hear."""
+    from engine.face.align import MIN_BOX
+
+    h, w = shape[:2]
+    if min(h, w) < MIN_BOX:
+        raise NoFaceError(f"no face found in the {w} x {h} image: it is too small to hold one")
