@@ -19,18 +19,30 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from engine.bundle_checks import (
+    EXTRA_PREFIX,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_MANIFEST_BYTES,
+    REQUIRED_KEYS,
+    check_extra_values,
+    check_manifest,
+    check_weights,
+    expected_extras,
+    meta_networks,
+    read_safetensors_header,
+)
 from engine.errors import BundleError
-from engine.fileio import commit
+from engine.fileio import commit, load_json_bounded
 from engine.models.registry import build_network, network_spec
 
-FORMAT = "facet-bundle"
-FORMAT_VERSION = 1
+__all__ = ["EXTRA_PREFIX", "FORMAT", "FORMAT_VERSION", "MANIFEST", "REQUIRED_KEYS", "WEIGHTS", "Bundle",
+           "load_bundle", "make_manifest", "read_manifest", "save_bundle", "store_tensors"]
+
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
-EXTRA_PREFIX = "extra."
 #: Pixels are stored as (x / 255 - 0.5) / 0.5, i.e. in [-1, 1].
 DEFAULT_NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-REQUIRED_KEYS = ("format", "format_version", "family", "resolution", "attributes", "networks")
 
 
 @dataclass
@@ -160,76 +172,54 @@ def store_tensors(bundle: Bundle, tensors: dict[str, torch.Tensor], fields: dict
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a bundle's manifest without touching the weights (for listings and dialogs)."""
+    """Read and validate a bundle's manifest without touching the weights (for listings and dialogs).
+
+    Only a regular file of at most :data:`~engine.bundle_checks.MAX_MANIFEST_BYTES` is read; every field the
+    engine uses is checked (:func:`~engine.bundle_checks.check_manifest`), so names and labels are plain text.
+    """
     path = Path(path)
     mpath = path / MANIFEST if path.is_dir() else path
-    if not mpath.exists():
+    if not os.path.lexists(mpath):
         raise BundleError(f"{path}: not a model bundle (no {MANIFEST} in it)")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{mpath}: the manifest is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{mpath}: the manifest must be a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise BundleError(f"{mpath}: the manifest lacks {', '.join(missing)}")
-    if manifest["format"] != FORMAT:
-        raise BundleError(f"{mpath}: format {manifest['format']!r} is not {FORMAT!r}")
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise BundleError(
-            f"{mpath}: format version {manifest['format_version']!r} is not supported by this Facet Studio "
-            f"(it reads version {FORMAT_VERSION}); update Facet Studio or re-export the model"
-        )
-    if not isinstance(manifest["attributes"], list) or not all(isinstance(a, str) for a in manifest["attributes"]):
-        raise BundleError(f"{mpath}: 'attributes' must be a list of names")
-    if not isinstance(manifest["networks"], dict) or not manifest["networks"]:
-        raise BundleError(f"{mpath}: 'networks' must name at least one network")
-    return manifest
+    manifest = load_json_bounded(mpath, MAX_MANIFEST_BYTES, "manifest", BundleError)
+    return check_manifest(manifest, mpath)
 
 
-def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu") -> Bundle:
-    """Load and validate a bundle folder; every inconsistency raises :class:`BundleError` naming the file."""
+def load_bundle(path: str | os.PathLike, device: torch.device | str = "cpu", family: str | None = None) -> Bundle:
+    """Load and validate a bundle folder; every inconsistency raises :class:`BundleError` naming the file.
+
+    Nothing is allocated before it is known to fit: the networks are built on the ``meta`` device and their
+    shapes compared with the weights file's header first. ``family``: refuse a bundle of another family.
+    """
     path = Path(path)
     if path.name == MANIFEST and path.is_file():  # the bundle's manifest was given: the bundle is its folder
         path = path.parent
     manifest = read_manifest(path)
-    wpath = path / WEIGHTS
-    if not wpath.exists():
+    if family is not None and manifest["family"] != family:
+        raise BundleError(f"{path}: this is a {manifest['family']!r} bundle, not a {family!r} one")
+    mpath, wpath = path / MANIFEST, path / WEIGHTS
+    if not os.path.lexists(wpath):
         raise BundleError(f"{path}: the weights file {WEIGHTS} is missing")
+    shapes = meta_networks(manifest, mpath)
+    check_weights(shapes, read_safetensors_header(wpath), expected_extras(manifest, shapes), wpath)
     try:
         flat = load_file(str(wpath), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise BundleError(f"{wpath}: unreadable weights (truncated or not safetensors): {exc}") from None
-    networks: dict[str, nn.Module] = {}
-    for name, spec in manifest["networks"].items():
-        try:
-            net = build_network(spec["class"], spec.get("config", {}))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{path / MANIFEST}: network {name!r} cannot be built: {exc}") from None
-        expected = net.state_dict()
-        prefix = name + "."
-        given = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)}
-        missing = sorted(set(expected) - set(given))
-        if missing:
-            raise BundleError(f"{wpath}: network {name!r} is missing tensor(s) {', '.join(missing[:5])}")
-        unexpected = sorted(set(given) - set(expected))
-        if unexpected:
-            raise BundleError(f"{wpath}: network {name!r} has unexpected tensor(s) {', '.join(unexpected[:5])}")
-        for key, tensor in given.items():
-            if tuple(tensor.shape) != tuple(expected[key].shape):
-                raise BundleError(
-                    f"{wpath}: tensor {prefix + key} has shape {tuple(tensor.shape)}, "
-                    f"the manifest's architecture needs {tuple(expected[key].shape)}"
-                )
-            if not torch.isfinite(tensor.float()).all():
-                raise BundleError(f"{wpath}: tensor {prefix + key} contains NaN or Inf")
-        net.load_state_dict({k: v.to(expected[k].dtype) for k, v in given.items()})
-        net.eval().requires_grad_(False)
-        networks[name] = net
-    known = tuple(n + "." for n in manifest["networks"]) + (EXTRA_PREFIX,)
-    stray = [k for k in flat if not k.startswith(known)]
-    if stray:
-        raise BundleError(f"{wpath}: tensor(s) {', '.join(stray[:5])} belong to no network in the manifest")
+    networks = {name: _load_network(name, manifest["networks"][name], flat, wpath) for name in manifest["networks"]}
     tensors = {k[len(EXTRA_PREFIX) :]: v.float() for k, v in flat.items() if k.startswith(EXTRA_PREFIX)}
+    check_extra_values(tensors, wpath)
     return Bundle(manifest=manifest, networks=networks, tensors=tensors, path=path).to(device)
+
+
+def _load_network(name: str, spec: dict[str, Any], flat: dict[str, torch.Tensor], wpath: Path) -> nn.Module:
+    """Build one network for real (its shapes were checked against the weights) and load finite weights."""
+    prefix = name + "."
+    given = {k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)}
+    for key, tensor in given.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise BundleError(f"{wpath}: tensor {prefix + key} contains NaN or Inf")
+    net = build_network(spec["class"], spec.get("config", {}))
+    expected = net.state_dict()
+    net.load_state_dict({k: v.to(expected[k].dtype) for k, v in given.items()})
+    return net.eval().requires_grad_(False)

@@ -99,6 +99,7 @@ def test_other_damage(broken, tmp_path):
     _edit_manifest(broken, lambda m: m["networks"]["generator"].update({"class": "cgan.Nope"}))
     with pytest.raises(BundleError, match="'generator' cannot be built"):
         load_bundle(broken)
+    _edit_manifest(broken, lambda m: m["networks"]["generator"].update({"class": "cgan.Generator"}))
     (broken / "weights.safetensors").unlink()
     with pytest.raises(BundleError, match="is missing"):
         load_bundle(broken)

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
 import pytest
 
 from engine.errors import BundleError, FacetError
 from engine.fileio import check_regular_file, load_json_bounded, parse_json, read_regular_file
+from tests.robustness.hostile_files import guarded
 
 posix_only = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
-
-
-def _guarded(fn, *args, timeout: float = 10.0, **kwargs):
-    """Run ``fn`` in a thread and fail (instead of hanging the suite) if it blocks."""
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            result["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), f"{fn.__name__} blocked for {timeout} s"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 def test_reads_a_regular_file(tmp_path) -> None:
@@ -59,7 +40,7 @@ def test_fifo_is_refused_without_blocking(tmp_path) -> None:
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)
     with pytest.raises(FacetError, match="FIFO"):
-        _guarded(load_json_bounded, fifo, 1000)
+        guarded(load_json_bounded, fifo, 1000)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero") or sys.platform == "win32", reason="needs /dev/zero")
@@ -67,7 +48,7 @@ def test_symlink_to_a_device_is_refused(tmp_path) -> None:
     link = tmp_path / "manifest.json"
     link.symlink_to("/dev/zero")
     with pytest.raises(FacetError, match="character device"):
-        _guarded(read_regular_file, link, 1000)
+        guarded(read_regular_file, link, 1000)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
