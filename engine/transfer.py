@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from engine.bundle import Bundle
-from engine.errors import BundleError, FacetError
+from engine.errors import BundleError, FacetError, NumericalError
 from engine.images import center_square
 from engine.models.elegant import block_slice
 
@@ -54,10 +54,12 @@ class ElegantCode:
 
 @dataclass
 class Rendering:
-    """A decoded face and the residual that made it (float32 (R, R, 3), pixel units in [-255, 255])."""
+    """A decoded face and the change that made it (float32 (R, R, 3), pixel units in [-255, 255]); a masked
+    model also gives its mask (float32 (R, R) in [0, 1], exactly 0 where nothing changed)."""
 
     image: np.ndarray
     residual: np.ndarray
+    mask: np.ndarray | None = None
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -177,18 +179,44 @@ def encode(bundle: Bundle, image: np.ndarray) -> ElegantCode:
     return ElegantCode(latent=latent, skips=skips, image=x, block_channels=_block_channels(bundle))
 
 
+def is_masked(bundle: Bundle) -> bool:
+    """True for a masked ELEGANT bundle (its decoder says where it edits: :mod:`engine.models.elegant_mask`)."""
+    return hasattr(bundle.network("decoder"), "edit")
+
+
+def _finite(t: torch.Tensor, what: str, bundle: Bundle) -> torch.Tensor:
+    if not bool(torch.isfinite(t).all()):
+        raise NumericalError(f"{bundle.path or bundle.name}: the decoder's {what} holds NaN or Inf; the face is left "
+                             "as it was (a damaged model, or an exemplar it cannot read)")
+    return t
+
+
 @torch.inference_mode()
 def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None) -> Rendering:
-    """Decode ``latent`` (default: the code's own, i.e. reconstruction) on top of the code's image."""
+    """Decode ``latent`` (default: the code's own, i.e. reconstruction) on top of the code's image.
+
+    A masked model's mask and residual are upsampled separately (bilinear) onto a larger crop: the mask's
+    zeros stay zeros, so pixels outside it keep their bytes. A non-finite output raises instead of
+    showing a black face."""
     _check_bundle(bundle)
     latent = code.latent if latent is None else latent
-    res = bundle.network("decoder").residual(latent, code.latent, code.skips)
+    decoder = bundle.network("decoder")
     side = code.image.shape[-1]
-    if res.shape[-1] != side:
-        res = upsample_residual(res.float(), side)
+    mask = None
+    if is_masked(bundle):
+        m, res = decoder.edit(latent, code.latent, code.skips)
+        m, res = _finite(m.float(), "mask", bundle), _finite(res.float(), "residual", bundle)
+        if m.shape[-1] != side:
+            m, res = _bilinear(m, side).clamp_(0, 1), _bilinear(res, side)
+        res = m * res
+        mask = m[0, 0].cpu().numpy()
+    else:
+        res = _finite(decoder.residual(latent, code.latent, code.skips).float(), "residual", bundle)
+        if res.shape[-1] != side:
+            res = upsample_residual(res, side)
     out = to_uint8(code.image + res)
     residual = (res[0].float().permute(1, 2, 0) * 127.5).cpu().numpy()
-    return Rendering(image=out, residual=residual)
+    return Rendering(image=out, residual=residual, mask=mask)
 
 
 def exchanged_latent(

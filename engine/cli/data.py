@@ -15,6 +15,8 @@ def _add_source_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], help="use only this partition")
     p.add_argument("--attributes", help="comma-separated CelebA attribute names (default: all)")
     p.add_argument("--resolution", type=int, default=64, help="square side in pixels (default 64)")
+    p.add_argument("--layout", choices=["head"], help="crop this square of the aligned CelebA canvas instead of the "
+                   "centred square (head: the whole head with its hair)")
     p.add_argument("--include", help="text file listing image names to keep (one per line)")
     p.add_argument("--exclude", help="text file listing image names to leave out (e.g. a held-out list)")
 
@@ -62,6 +64,7 @@ def _dataset(args: argparse.Namespace):
         partition=args.partition,
         include=_names_file(args.include),
         exclude=_names_file(args.exclude),
+        layout=getattr(args, "layout", None),
     )
 
 

@@ -79,6 +79,7 @@ class CelebADataset(Dataset):
         partition: str | os.PathLike | Mapping[str, int] | None = None,
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        layout: str | None = None,
     ) -> None:
         if isinstance(image_dirs, str | os.PathLike):
             image_dirs = [image_dirs]
@@ -88,6 +89,13 @@ class CelebADataset(Dataset):
         if int(resolution) < 4:
             raise DatasetError(f"resolution {resolution} is too small")
         self.resolution = int(resolution)
+        #: None: the centred square of each image (the classic crop); a layout name (``engine.face.layout``,
+        #: e.g. ``head``): that square of the CelebA aligned canvas, edge-padded where it reaches beyond it
+        self.layout = layout
+        if layout is not None:
+            from engine.face.layout import get_layout
+
+            get_layout(layout)  # an unknown name fails here, not in a worker
         table = labels if isinstance(labels, LabelTable) else read_labels(labels)
         table = table.select(list(attributes) if attributes is not None else None)
         self.attributes = list(table.names)
@@ -126,8 +134,13 @@ class CelebADataset(Dataset):
         return len(self.files)
 
     def load_uint8(self, index: int) -> np.ndarray:
-        """The centred square of image ``index`` at the dataset resolution; raises ImageLoadError."""
-        return center_square(load_image(self.paths[index]), self.resolution)
+        """The crop of image ``index`` at the dataset resolution; raises ImageLoadError."""
+        image = load_image(self.paths[index])
+        if self.layout is None:
+            return center_square(image, self.resolution)
+        from engine.face.layout import canvas_crop
+
+        return canvas_crop(image, self.layout, self.resolution)
 
     def item_uint8(self, index: int) -> tuple[np.ndarray | None, np.ndarray]:
         """(uint8 image or None if unreadable, int8 labels) — for pack building, which skips failures."""
@@ -167,6 +180,7 @@ class CelebADataset(Dataset):
             "images": len(self),
             "attributes": self.attributes,
             "resolution": self.resolution,
+            "layout": self.layout,
             "folders": [str(d) for d in self.image_dirs],
             "label_file": self.label_source,
             "selected_label_rows": self.selected_rows,

@@ -104,6 +104,7 @@ def build_pack_job(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "resolution": r,
+        "layout": getattr(dataset, "layout", None),
         "attributes": attributes,
         "files": [files[i] for i in keep],
         "count": int(len(keep)),
@@ -203,6 +204,8 @@ class PackDataset(Dataset):
             self.labels = self.labels[:, [self.attributes.index(a) for a in attributes]].contiguous()
             self.attributes = list(attributes)
         self.source_note = str(meta.get("source", ""))
+        #: the crop layout the pack was cut with (None: centred squares, i.e. the classic ``face`` crop)
+        self.layout = meta.get("layout")
         self.skipped_at_build = list(meta.get("skipped", []))
         self.metadata = meta
         self.skipped = 0

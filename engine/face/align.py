@@ -15,12 +15,12 @@ from PIL import Image
 
 from engine.errors import FacetError
 from engine.face.detect import Face
+from engine.face.layout import CANVAS_SIZE, LAYOUTS, CropLayout, get_layout
 
 #: The CelebA aligned layout (178 x 218): left eye, right eye, nose, left and right mouth corners.
-CANVAS_SIZE = (178, 218)
 TEMPLATE = np.array([[70.1, 112.3], [109.1, 112.2], [89.0, 136.2], [72.0, 153.9], [107.0, 153.8]])
-#: The model crop: the centred 178 x 178 square of the canvas starting at y = 20.
-CROP_TOP, CROP_SIDE = 20.0, 178.0
+#: The classic model crop (layout ``face``): the centred 178 x 178 square of the canvas starting at y = 20.
+CROP_TOP, CROP_SIDE = LAYOUTS["face"].top, LAYOUTS["face"].side
 
 
 @dataclass
@@ -84,11 +84,10 @@ def canvas_matrix(face: Face, scale: float = 1.0) -> np.ndarray:
     return umeyama(face.landmarks, TEMPLATE * scale)
 
 
-def crop_matrix(face: Face, resolution: int) -> np.ndarray:
-    """photo→model crop: template fit, then the 178 x 178 square from y = 20 resized to ``resolution``."""
-    k = resolution / CROP_SIDE
-    square = np.array([[k, 0.0, 0.0], [0.0, k, -CROP_TOP * k]])
-    return compose(square, canvas_matrix(face))
+def crop_matrix(face: Face, resolution: int, layout: str | CropLayout | None = None) -> np.ndarray:
+    """photo→model crop: template fit, then the layout's square (default ``face``: 178 x 178 from y = 20)
+    resized to ``resolution``."""
+    return compose(get_layout(layout).canvas_to_crop(resolution), canvas_matrix(face))
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int],
@@ -123,9 +122,10 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int],
     return np.asarray(pil.transform(size, Image.Transform.AFFINE, coeffs, resample=resample))
 
 
-def align_face(image: np.ndarray, face: Face, resolution: int = 128) -> AlignedFace:
-    """The model's square crop of ``face`` (CelebA convention) at ``resolution``, with its transform."""
-    m = crop_matrix(face, resolution)
+def align_face(image: np.ndarray, face: Face, resolution: int = 128,
+               layout: str | CropLayout | None = None) -> AlignedFace:
+    """The model's square crop of ``face`` (CelebA convention, ``layout``'s square) at ``resolution``."""
+    m = crop_matrix(face, resolution, layout)
     return AlignedFace(crop=warp(image, m, (resolution, resolution)), matrix=m, face=face)
 
 
@@ -157,11 +157,12 @@ def face_from_box(box: tuple[float, float, float, float]) -> Face:
     return Face(box=(x0, y0, x1, y1), landmarks=lm, score=0.0, manual=True)
 
 
-def manual_alignment(image: np.ndarray, box: tuple[float, float, float, float], resolution: int = 128) -> AlignedFace:
+def manual_alignment(image: np.ndarray, box: tuple[float, float, float, float], resolution: int = 128,
+                     layout: str | CropLayout | None = None) -> AlignedFace:
     """Align a face the detector missed, from a user-drawn box (which must lie at least partly on the image)."""
     face = face_from_box(box)
     x0, y0, x1, y1 = face.box
     h, w = image.shape[:2]
     if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
         raise FacetError(f"the face box {tuple(round(v) for v in face.box)} lies outside the {w} x {h} image")
-    return align_face(image, face, resolution)
+    return align_face(image, face, resolution, layout)

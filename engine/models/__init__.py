@@ -1,3 +1,3 @@
 """Networks only (no training, no I/O). Importing this package registers every network class."""
 
-from engine.models import cgan, elegant, mtcnn  # noqa: F401
+from engine.models import cgan, elegant, elegant_mask, mtcnn  # noqa: F401

@@ -17,6 +17,7 @@ from engine.train.recipe import Recipe
 from engine.train.recipes.cgan import CganRecipe
 from engine.train.recipes.domain import DomainEncoderRecipe
 from engine.train.recipes.elegant import ElegantRecipe
+from engine.train.recipes.elegant_mask import MaskElegantRecipe
 from engine.train.recipes.encoders import ClassifierRecipe, EncoderYRecipe, EncoderZRecipe
 
 RECIPES: dict[str, type[Recipe]] = {
@@ -26,6 +27,7 @@ RECIPES: dict[str, type[Recipe]] = {
     "classifier": ClassifierRecipe,
     "encoder-domain": DomainEncoderRecipe,
     "elegant": ElegantRecipe,
+    "elegant-mask": MaskElegantRecipe,
 }
 
 

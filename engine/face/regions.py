@@ -1,0 +1,106 @@
+"""Where each attribute lives on an aligned face: soft region maps from the CelebA template.
+
+Every aligned crop puts the eyes, nose and mouth at the template's places (:data:`engine.face.align.TEMPLATE`),
+so "the eye band" or "the mouth and chin" is a fixed region of the crop. Two users:
+
+- the locality measure (:mod:`engine.edit_quality`): an edit of Eyeglasses should change nothing outside
+  the eye band; Male and Young are global and have no region;
+- the masked ELEGANT recipe's prior: its attention mask is penalised where its attribute cannot live.
+
+Shapes are rounded boxes (superellipses) in canvas pixels (178 x 218, eyes at y ≈ 112), mapped into any
+crop layout and resolution, with a soft edge of ``FEATHER`` canvas pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.face.layout import CropLayout, get_layout
+
+#: Soft edge of every region, canvas pixels.
+FEATHER = 6.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A superellipse (power 4: a rounded box) centred at (cx, cy) with half-sizes (rx, ry), canvas px."""
+
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+    inverted: bool = False  # True: everything outside the shape
+
+    def coverage(self, x: np.ndarray, y: np.ndarray, feather: float) -> np.ndarray:
+        d = (np.abs((x - self.cx) / self.rx) ** 4 + np.abs((y - self.cy) / self.ry) ** 4) ** 0.25
+        # 1 inside, 0 beyond a band of `feather` px (in units of the smaller half-size)
+        band = feather / min(self.rx, self.ry)
+        inside = np.clip((1.0 + band - d) / band, 0.0, 1.0)
+        return 1.0 - inside if self.inverted else inside
+
+
+#: Named regions of the canvas.
+SHAPES = {
+    "eyes": Shape(89.5, 112.0, 56.0, 21.0),  # both eyes, brows' lower edge, the temples where frames end
+    "mouth": Shape(89.5, 160.0, 38.0, 30.0),  # nose tip to chin: lips, moustache, smile lines
+    "forehead": Shape(89.5, 70.0, 48.0, 34.0),  # hairline to brows
+    "hair": Shape(89.5, 130.0, 38.0, 56.0, inverted=True),  # all but the inner face (brows to chin)
+}
+
+#: Attribute → region name; attributes missing here (Male, Young, ...) are global.
+ATTRIBUTE_REGIONS = {
+    "Eyeglasses": "eyes",
+    "Smiling": "mouth",
+    "Mustache": "mouth",
+    "No_Beard": "mouth",
+    "Goatee": "mouth",
+    "Mouth_Slightly_Open": "mouth",
+    "Bangs": "forehead",
+    "Blond_Hair": "hair",
+    "Black_Hair": "hair",
+    "Brown_Hair": "hair",
+    "Gray_Hair": "hair",
+}
+
+
+def _canvas_grid(resolution: int, layout: CropLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas coordinates of every crop pixel centre (same convention as the layout's transform)."""
+    k = resolution / layout.side
+    c = np.arange(resolution, dtype=np.float64)
+    x = c[None, :] / k + layout.left
+    y = c[:, None] / k + layout.top
+    return np.broadcast_to(x, (resolution, resolution)), np.broadcast_to(y, (resolution, resolution))
+
+
+def region_map(region: str, resolution: int, layout: str | CropLayout | None = "head",
+               grow: float = 0.0) -> np.ndarray:
+    """float32 (R, R) in [0, 1]: how much each crop pixel belongs to ``region`` (grown by ``grow`` canvas px)."""
+    shape = SHAPES[region]
+    if grow:
+        sign = -1.0 if shape.inverted else 1.0
+        shape = Shape(shape.cx, shape.cy, max(shape.rx + sign * grow, 1.0), max(shape.ry + sign * grow, 1.0),
+                      shape.inverted)
+    x, y = _canvas_grid(resolution, get_layout(layout))
+    return shape.coverage(x, y, FEATHER).astype(np.float32)
+
+
+def attribute_region(name: str, resolution: int, layout: str | CropLayout | None = "head",
+                     grow: float = 0.0) -> np.ndarray | None:
+    """The region attribute ``name`` lives in (:func:`region_map`), or None for a global attribute."""
+    region = ATTRIBUTE_REGIONS.get(name)
+    return None if region is None else region_map(region, resolution, layout, grow)
+
+
+def synthetic_region(name: str, resolution: int) -> np.ndarray | None:
+    """The same for :mod:`engine.data.synthetic` faces (their attributes' boxes), None when it has none."""
+    from engine.data.synthetic import SYNTHETIC_REGIONS
+
+    box = SYNTHETIC_REGIONS.get(name)
+    if box is None:
+        return None
+    out = np.zeros((resolution, resolution), np.float32)
+    x0, y0, x1, y1 = (round(v * resolution) for v in box)
+    out[y0:y1, x0:x1] = 1.0
+    return out

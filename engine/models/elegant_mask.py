@@ -1,0 +1,230 @@
+"""Masked ELEGANT: ELEGANT's latent-block exchange with a decoder that says *where* to edit.
+
+The decoder of :mod:`engine.models.elegant` adds a dense residual to the whole crop, so every edit
+mottles cheeks and background too. Here the decoder predicts, next to its residual (the content), a
+soft attention mask ``m`` (GANimation, Pumarola et al. 2018; SaGAN, Zhang et al. 2018):
+
+    edited = x + m · r     (= m · (x + r) + (1 − m) · x: content inside the mask, the input outside)
+
+``m`` is exactly 0 below :data:`MASK_FLOOR` (a straight-through threshold, so training sees the same
+hard zeros as inference): outside the mask the photo keeps its own pixels bit for bit, at any resolution,
+because the paste-back adds ``m · r`` upsampled and ``0 · r`` is nothing.
+
+A lean design for a CPU budget: 4x4 stride-2 convolutions down, nearest-neighbour upsampling + 3x3
+convolutions up (no checkerboard), U-Net skips from the input's own features, one latent block of
+``block_channels`` per attribute on an ``S x S`` grid. The discriminator is a plain conv stack with a
+projection head for the labels (Miyato & Koyama 2018), cheaper and steadier than label maps.
+
+Images are (B, 3, R, R) in [-1, 1] with R a multiple of 16 (any such size, 128 by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.models.registry import register_network
+
+#: Mask values below this are exactly 0 (0.5 / 127.5: a change under half a grey level even at full strength).
+MASK_FLOOR = 0.02
+
+
+def _check(x: torch.Tensor, shape: tuple[int, ...], who: str, what: str) -> None:
+    ok = x.ndim == len(shape) and all(s in (-1, d) for s, d in zip(shape, x.shape, strict=True))
+    if not ok:
+        want = ", ".join("B" if s == -1 else str(s) for s in shape)
+        raise ValueError(f"{who} expects {what} ({want}), got {tuple(x.shape)}")
+
+
+def _levels(resolution: int, latent_size: int) -> int:
+    if resolution % latent_size or resolution < 16:
+        raise ValueError(f"latent_size {latent_size} must divide resolution {resolution}")
+    ratio = resolution // latent_size
+    levels = int(round(math.log2(ratio)))
+    if 2**levels != ratio or levels < 3:
+        raise ValueError(f"resolution / latent_size must be a power of two >= 8, got {resolution}/{latent_size}")
+    return levels
+
+
+def _widths(base: int, cap: int, levels: int) -> list[int]:
+    """Feature widths at resolutions R, R/2, ..., R/2^(levels-1) (finest first)."""
+    return [min(cap, base * 2**k) for k in range(levels)]
+
+
+@dataclass
+class _Shared:
+    resolution: int = 128
+    n_attrs: int = 6
+    block_channels: int = 32
+    base_channels: int = 24
+    max_channels: int = 256
+    latent_size: int = 8
+
+
+def hard_mask(soft: torch.Tensor, floor: float = MASK_FLOOR) -> torch.Tensor:
+    """``soft`` with values below ``floor`` set to exactly 0; gradients pass as if untouched (straight-through),
+    so a region can still grow out of the dead zone during training."""
+    hard = torch.where(soft < floor, torch.zeros_like(soft), soft)
+    return soft + (hard - soft).detach() if soft.requires_grad else hard
+
+
+@register_network("elegant_mask.Encoder")
+class MaskEncoder(nn.Module):
+    """A 3x3 stem at full resolution, then 4x4 stride-2 convolutions; the last one is the attribute latent."""
+
+    @dataclass
+    class Config(_Shared):
+        pass
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = c = config
+        levels = _levels(c.resolution, c.latent_size)
+        widths = _widths(c.base_channels, c.max_channels, levels)
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1), nn.LeakyReLU(0.2, True))
+        self.downs = nn.ModuleList()
+        for k in range(1, levels):
+            self.downs.append(nn.Sequential(nn.Conv2d(widths[k - 1], widths[k], 4, 2, 1),
+                                            nn.GroupNorm(min(8, widths[k]), widths[k]), nn.LeakyReLU(0.2, True)))
+        self.to_latent = nn.Conv2d(widths[-1], c.n_attrs * c.block_channels, 4, 2, 1)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        c = self.config
+        return (c.n_attrs * c.block_channels, c.latent_size, c.latent_size)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(latent (B, n·k, S, S), skip features finest first: R, R/2, ..., 2S)."""
+        r = self.config.resolution
+        _check(x, (-1, 3, r, r), "MaskEncoder", "images")
+        h = self.stem(x)
+        feats = [h]
+        for down in self.downs:
+            h = down(h)
+            feats.append(h)
+        latent = self.to_latent(h)
+        _check(latent, (x.shape[0], *self.latent_shape), "MaskEncoder", "its latent")
+        return latent, feats
+
+
+class _Up(nn.Module):
+    """Nearest 2x, then 3x3 conv + norm + ReLU, then the skip joins by concatenation and a 3x3 conv merges."""
+
+    def __init__(self, cin: int, cskip: int, cout: int):
+        super().__init__()
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1),
+                                nn.GroupNorm(min(8, cout), cout), nn.ReLU(True))
+        self.merge = nn.Sequential(nn.Conv2d(cout + cskip, cout, 3, 1, 1), nn.ReLU(True))
+
+    def forward(self, h: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.merge(torch.cat([self.up(h), skip], dim=1))
+
+
+@register_network("elegant_mask.Decoder")
+class MaskDecoder(nn.Module):
+    """(new latent, own latent, own skips) → (mask (B, 1, R, R) in [0, 1], residual (B, 3, R, R)).
+
+    The decoder reads the latent as (new − own, own): a request for no change is all zeros in its first half.
+
+    The mask starts small (sigmoid(-3) ≈ 0.05) and the residual near 0, so an untrained decoder is close to
+    the identity map; the mask is alive from the first step (a mask that starts below the floor gets no
+    gradient from the edits' losses, only from the guard's hinge).
+    """
+
+    @dataclass
+    class Config(_Shared):
+        mask_bias: float = -3.0
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = c = config
+        levels = _levels(c.resolution, c.latent_size)
+        widths = _widths(c.base_channels, c.max_channels, levels)
+        latent = c.n_attrs * c.block_channels
+        self.ups = nn.ModuleList()
+        cin = 2 * latent
+        for k in reversed(range(levels)):
+            self.ups.append(_Up(cin, widths[k], widths[k]))
+            cin = widths[k]
+        self.head = nn.Conv2d(cin, 4, 3, 1, 1)
+        nn.init.normal_(self.head.weight, std=1e-3)
+        with torch.no_grad():
+            self.head.bias.zero_()
+            self.head.bias[0] = c.mask_bias
+
+    def edit(self, z_new: torch.Tensor, z_own: torch.Tensor,
+             skips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hard mask, residual) that turn the encoded image into the one ``z_new`` describes."""
+        c = self.config
+        shape = (-1, c.n_attrs * c.block_channels, c.latent_size, c.latent_size)
+        _check(z_new, shape, "MaskDecoder", "a new latent")
+        _check(z_own, (z_new.shape[0], *shape[1:]), "MaskDecoder", "an own latent")
+        if len(skips) != len(self.ups):
+            raise ValueError(f"MaskDecoder expects {len(self.ups)} skip features, got {len(skips)}")
+        # the change asked for, and the face's own latent: with its own latent (no change) the first channels
+        # are exactly 0, which makes "leave the face alone" the easy, default answer
+        h = torch.cat([z_new - z_own, z_own], dim=1)
+        for up, skip in zip(self.ups, reversed(skips), strict=True):
+            h = up(h, skip)
+        out = self.head(h).float()
+        mask = hard_mask(torch.sigmoid(out[:, :1]))
+        residual = 2.0 * torch.tanh(out[:, 1:] * 0.5)  # within [-2, 2]: any colour from any colour
+        _check(residual, (z_new.shape[0], 3, c.resolution, c.resolution), "MaskDecoder", "its residual")
+        return mask, residual
+
+    def forward(self, x: torch.Tensor, z_new: torch.Tensor, z_own: torch.Tensor,
+                skips: list[torch.Tensor]) -> torch.Tensor:
+        """The edited image ``x + m · r`` (not clamped)."""
+        mask, residual = self.edit(z_new, z_own, skips)
+        return x + mask * residual
+
+
+@register_network("elegant_mask.Discriminator")
+class ProjectionDiscriminator(nn.Module):
+    """Strided conv stack → (realism logit + ⟨embed(y), features⟩, attribute logits of a label-blind head).
+
+    The attribute head reads the same features but never the labels; it is trained on real faces only and
+    used by the recipe with a small weight, so an exchanged block must make its attribute visible.
+    """
+
+    @dataclass
+    class Config:
+        resolution: int = 128
+        n_attrs: int = 6
+        base_channels: int = 32
+        max_channels: int = 256
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = c = config
+        if c.resolution % 16 or c.resolution < 32:
+            raise ValueError(f"discriminator resolution must be a multiple of 16 >= 32, got {c.resolution}")
+        levels = int(math.log2(c.resolution // 4))
+        layers: list[nn.Module] = []
+        cin = 3
+        for k in range(levels):
+            cout = min(c.max_channels, c.base_channels * 2**k)
+            layers += [nn.Conv2d(cin, cout, 4 if k else 3, 2 if k else 1, 1), nn.LeakyReLU(0.2, True)]
+            cin = cout
+        self.trunk = nn.Sequential(*layers)
+        for m in self.trunk:
+            if isinstance(m, nn.Conv2d):  # He init for LeakyReLU: PyTorch's default shrinks the signal per layer
+                nn.init.kaiming_normal_(m.weight, a=0.2)
+                nn.init.zeros_(m.bias)
+        self.realism = nn.Linear(cin, 1)
+        self.embed = nn.Linear(c.n_attrs, cin, bias=False)
+        self.attrs = nn.Linear(cin, c.n_attrs)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B,), attribute logits (B, n_attrs)); labels ``y`` (B, n_attrs) in [-1, 1]."""
+        c = self.config
+        _check(x, (-1, 3, c.resolution, c.resolution), "ProjectionDiscriminator", "images")
+        _check(y, (x.shape[0], c.n_attrs), "ProjectionDiscriminator", "labels")
+        f = self.trunk(x).float()
+        f = F.leaky_relu(f, 0.2).sum(dim=(2, 3)) / math.sqrt(f.shape[2] * f.shape[3])
+        logit = self.realism(f).squeeze(1) + (self.embed(y.float()) * f).sum(1)
+        return logit, self.attrs(f)

@@ -1,0 +1,346 @@
+"""Recipe ``elegant-mask``: ELEGANT's block exchange with an attention-masked decoder, lean for a CPU.
+
+Pairs and latent exchange are ELEGANT's (see :mod:`.elegant`): for attribute ``i`` of the step, A has it,
+B lacks it; C = A with B's block i (attribute removed), D = B with A's block i (attribute added). The decoder
+(:class:`engine.models.elegant_mask.MaskDecoder`) outputs a mask ``m`` and a residual ``r``; the edit is
+``x + m·r``, so what the mask leaves out is the input, exactly.
+
+Losses, and why each:
+
+- **adversarial**: non-saturating, one discriminator step per generator step, a projection discriminator on
+  DiffAugment'ed images (:mod:`engine.train.augment`: a small data set), real faces with the flipped label
+  count as fake (matching-aware), lazy R1 every ``r1_every`` steps (StyleGAN2) instead of a heavier penalty;
+- **attributes**: the discriminator's label-blind head, trained on real faces only, asks C and D to show
+  their new labels (all of them: the others must stay). Kept small (``cls_weight``): a classifier alone is
+  satisfied by dark blobs, realism and the mask's locality are what keep the edit honest;
+- **reconstruction**: the own latent must change nothing (L1 of the output and the mask's mean);
+- **the mask**: sparse (mean), smooth (total variation), and mostly inside the attribute's region
+  (:mod:`engine.face.regions`; global attributes such as Male are free), with hinges on its area that guard
+  against the design's known failure, a mask that collapses to all 0 (no edit) or all 1 (a new face).
+  :class:`MaskGuard` watches the area and stops a run whose masks collapsed anyway, with a clear message.
+
+Runs in bf16 on CPU with channels-last tensors (faster convolutions in oneDNN).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.bundle import load_bundle, make_manifest, save_bundle
+from engine.errors import FacetError, NumericalError
+from engine.models.elegant import exchange
+from engine.models.elegant_mask import MaskDecoder, MaskEncoder, ProjectionDiscriminator
+from engine.train.augment import diff_augment, parse_policy
+from engine.train.recipe import Recipe, image_grid, unwrap
+from engine.train.recipes.elegant import ElegantRecipe, SampleMemory, attribute_cycle
+from engine.train.recipes.elegant_pairs import PairPool, top_up
+from engine.transfer import FAMILY, compute_prototypes
+
+#: Sub-folder of an exported bundle that keeps what training on needs but the app does not (discriminator).
+TRAINING_FOLDER = "training"
+REGION_PRIORS = ("head", "face", "synthetic", "none")
+
+
+class MaskGuard:
+    """Detects a collapsed attention mask from the running mean of the exchanged edits' mask area.
+
+    ``update`` returns None while the area is healthy and a message once it has stayed below ``low`` (every
+    edit is the identity: all 0) or above ``high`` (every edit repaints the face: all 1) — the running mean
+    (decay ``decay``) makes one odd batch harmless; nothing is judged in the first ``after`` steps.
+    """
+
+    def __init__(self, low: float = 1e-4, high: float = 0.9, after: int = 500, decay: float = 0.98):
+        self.low, self.high, self.after, self.decay = low, high, after, decay
+        self.area: float | None = None
+
+    def update(self, area: float, step: int) -> str | None:
+        if not math.isfinite(area):
+            return f"the mask became {area} at step {step}"
+        self.area = area if self.area is None else self.decay * self.area + (1 - self.decay) * area
+        if step <= self.after:
+            return None
+        if self.area < self.low:
+            return (f"the attention mask collapsed to all 0 (mean area {self.area:.2e} at step {step}): the "
+                    "exchanged edits change nothing; lower mask_weight/region_weight or raise min_area")
+        if self.area > self.high:
+            return (f"the attention mask collapsed to all 1 (mean area {self.area:.2f} at step {step}): every edit "
+                    "repaints the whole face; raise mask_weight or lower max_area")
+        return None
+
+
+def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.Tensor:
+    """(n_attrs, 1, R, R): 1 where attribute i's mask is penalised (outside its grown region), else 0."""
+    from engine.face.regions import attribute_region, synthetic_region
+
+    maps = []
+    for name in attributes:
+        if prior == "none":
+            region = None
+        elif prior == "synthetic":
+            region = synthetic_region(name, resolution)
+        else:
+            region = attribute_region(name, resolution, prior, grow=6.0)
+        maps.append(np.zeros((resolution, resolution), np.float32) if region is None else 1.0 - region)
+    return torch.from_numpy(np.stack(maps))[:, None]
+
+
+class MaskElegantRecipe(Recipe):
+    name = "elegant-mask"
+
+    @dataclass
+    class Config:
+        resolution: int = 128
+        block_channels: int = 32  # latent channels per attribute
+        base_channels: int = 24  # encoder/decoder width at full resolution (doubles per level)
+        max_channels: int = 256
+        latent_size: int = 8
+        disc_channels: int = 32
+        region_prior: str = "head"  # where attributes live: head | face (CelebA template) | synthetic | none
+        lr: float = 2e-4
+        disc_lr: float = 4e-4  # two time-scale update rule: the discriminator learns faster than the generator
+        beta1: float = 0.5
+        rec_weight: float = 10.0
+        adv_weight: float = 1.0
+        cls_weight: float = 1.0
+        mismatch_weight: float = 0.5
+        mask_weight: float = 0.1  # mean mask of the exchanged edits (sparsity)
+        tv_weight: float = 0.5  # total variation of the mask (smoothness)
+        region_weight: float = 3.0  # mask outside the attribute's region
+        area_weight: float = 10.0  # hinges on the mask's mean area: the guard against collapse
+        min_area: float = 0.003
+        max_area: float = 0.6
+        r1_gamma: float = 1.0
+        r1_every: int = 16
+        augment: str = "color,translation,cutout"
+        hflip: bool = True
+        max_pairs: int = 8
+        min_pairs: int = 6  # rare attributes' steps are topped up to this many pairs from a pool of recent faces
+        pool_size: int = 48
+        attribute_weights: dict[str, int] = field(default_factory=dict)
+        guard_after: int = 500  # steps before MaskGuard judges the mask
+        prototype_images: int = 300
+        sample_rows: int = 6
+
+    def __init__(self, config: Config, attributes: list[str], base: Any = None):
+        super().__init__(config, attributes, base)
+        c = config
+        if not attributes:
+            raise FacetError("ELEGANT needs at least one attribute to transfer")
+        if c.region_prior not in REGION_PRIORS:
+            raise FacetError(f"region_prior must be one of {', '.join(REGION_PRIORS)}, not {c.region_prior!r}")
+        try:
+            self.policy = parse_policy(c.augment)
+        except ValueError as exc:
+            raise FacetError(f"elegant-mask: {exc}") from None
+        self.cycle = attribute_cycle(attributes, c.attribute_weights)
+        n = len(attributes)
+        shared = dict(resolution=c.resolution, n_attrs=n, block_channels=c.block_channels,
+                      base_channels=c.base_channels, max_channels=c.max_channels, latent_size=c.latent_size)
+        try:
+            self.nets = {
+                "encoder": MaskEncoder(MaskEncoder.Config(**shared)),
+                "decoder": MaskDecoder(MaskDecoder.Config(**shared)),
+                "disc": ProjectionDiscriminator(ProjectionDiscriminator.Config(c.resolution, n, c.disc_channels,
+                                                                               c.max_channels)),
+                "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
+            }
+            if c.min_pairs > 0:
+                self.nets["pairs"] = PairPool(max(c.pool_size, 1), c.resolution, n)
+        except ValueError as exc:
+            raise FacetError(f"elegant-mask: {exc}") from None
+        self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
+        self.guard = MaskGuard(after=c.guard_after)
+        betas = (c.beta1, 0.99)
+        gen = [p for r in ("encoder", "decoder") for p in self.nets[r].parameters()]
+        self._opts = {"gen": torch.optim.Adam(gen, c.lr, betas),
+                      "disc": torch.optim.Adam(self.nets["disc"].parameters(), c.disc_lr, betas)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._opts
+
+    def to(self, device: torch.device, precision: str) -> MaskElegantRecipe:
+        super().to(device, precision)
+        for role in ("encoder", "decoder", "disc"):
+            self.nets[role].to(memory_format=torch.channels_last)
+        self.penalty = self.penalty.to(device)
+        return self
+
+    # -- one step ---------------------------------------------------------------------------------
+    def _pairs(self, x: torch.Tensor, y: torch.Tensor, step: int):
+        i, pos, neg = ElegantRecipe.pick_pairs(y, step, self.config.max_pairs, self.cycle)
+        a, b, ya, yb = x[pos], x[neg], y[pos], y[neg]
+        pool = self.nets.get("pairs")
+        if pool is not None:
+            want = min(self.config.min_pairs, self.config.max_pairs or self.config.min_pairs)
+            if len(pos) < want and all(pool.size(i, s) for s in (0, 1)):
+                a, b, ya, yb = top_up(pool, x, y, i, want)
+            pool.add(x, y)
+        return i, a, b, ya, yb
+
+    def edit_pairs(self, a: torch.Tensor, b: torch.Tensor, i: int, reconstruct: int = 0):
+        """C (A without attribute i), D (B with it), their masks, and the own-latent reconstructions and masks
+        of the first ``reconstruct`` faces of A and of B (one encoder and one decoder pass)."""
+        k, h = len(a), reconstruct
+        x = torch.cat([a, b]).contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            z, skips = self.nets["encoder"](x)
+            za, zb = z.chunk(2)
+            bc = self.config.block_channels
+            sel = torch.cat([torch.arange(h), k + torch.arange(h)]).to(x.device)
+            new = torch.cat([exchange(za, zb, [i], bc), exchange(zb, za, [i], bc), z[sel]])
+            own = torch.cat([za, zb, z[sel]])
+            mask, res = self.nets["decoder"].edit(new, own, [torch.cat([s, s[sel]]) for s in skips])
+        inputs = torch.cat([x, x[sel]]).float()
+        out = inputs + mask * res
+        return out[: 2 * k], mask[: 2 * k], out[2 * k :], mask[2 * k :], x[sel].float()
+
+    def _disc(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = diff_augment(x, self.policy).contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            logits, attrs = self.nets["disc"](x, y)
+        return logits.float(), attrs.float()
+
+    @staticmethod
+    def _cls(attrs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(attrs, (labels > 0).float())
+
+    def _r1(self, reals: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """R1 (the gradient norm of D on real faces), in fp32: double backward under bf16 is noisy."""
+        r = reals.detach().float().requires_grad_(True)
+        logits, _ = self.nets["disc"](diff_augment(r, self.policy).contiguous(memory_format=torch.channels_last), labels)
+        (grad,) = torch.autograd.grad(logits.sum(), r, create_graph=True)
+        return grad.pow(2).sum(dim=(1, 2, 3)).mean()
+
+    def _empty_stats(self) -> dict[str, float]:
+        return dict.fromkeys(("rec", "adv_g", "g_cls", "d_real", "d_fake", "d_cls", "r1", "area", "leak",
+                              "pairs"), 0.0)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
+        x, y = batch
+        c = self.config
+        if c.hflip:  # the template is symmetric: a mirrored face is as real and keeps its labels
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        self.nets["memory"].add(x, y)
+        i, a, b, ya, yb = self._pairs(x, y, step)
+        k = len(a)
+        if not k:
+            return self._empty_stats()
+        yc, yd = ya.clone(), yb.clone()
+        yc[:, i], yd[:, i] = -1.0, 1.0
+        swapped, m_swap, rec, m_rec, rec_target = self.edit_pairs(a, b, i, reconstruct=max(1, k // 2))
+
+        # -- discriminator: real | fake | real with label i flipped -------------------------------------
+        reals, y_real = torch.cat([a, b]), torch.cat([ya, yb])
+        y_fake = torch.cat([yc, yd])
+        mism = c.mismatch_weight > 0
+        inputs = [reals, swapped.detach()] + ([reals] if mism else [])
+        labels = [y_real, y_fake] + ([y_fake] if mism else [])
+        logits, attrs = self._disc(torch.cat(inputs), torch.cat(labels))
+        parts = logits.split(2 * k)
+        d_real, d_fake = F.softplus(-parts[0]).mean(), F.softplus(parts[1]).mean()
+        d_cls = self._cls(attrs[: 2 * k], y_real)
+        d_loss = d_real + d_fake + d_cls + (c.mismatch_weight * F.softplus(parts[2]).mean() if mism else 0.0)
+        r1 = torch.zeros((), device=x.device)
+        if c.r1_gamma > 0 and c.r1_every > 0 and step % c.r1_every == 0:
+            r1 = self._r1(reals, y_real)
+            d_loss = d_loss + 0.5 * c.r1_gamma * c.r1_every * r1
+        self.step("disc", d_loss)
+
+        # -- generator -----------------------------------------------------------------------------
+        logits, attrs = self._disc(swapped, y_fake)
+        adv = F.softplus(-logits).mean()
+        g_cls = self._cls(attrs, y_fake)
+        # the own latent changes nothing; its mask's mean is pushed down too, but gently: a strong push teaches the
+        # young decoder to close every mask before it can tell its own latent from an exchanged one
+        rec_loss = (rec - rec_target).abs().mean() + 0.1 * m_rec.mean()
+        area = m_swap.mean(dim=(1, 2, 3))  # per edit
+        tv = ((m_swap[..., 1:, :] - m_swap[..., :-1, :]).abs().mean()
+              + (m_swap[..., :, 1:] - m_swap[..., :, :-1]).abs().mean())
+        leak = (m_swap * self.penalty[i]).mean()
+        hinge = F.relu(c.min_area - area).mean() + F.relu(area - c.max_area).mean()
+        g_loss = (c.adv_weight * adv + c.cls_weight * g_cls + c.rec_weight * rec_loss + c.mask_weight * area.mean()
+                  + c.tv_weight * tv + c.region_weight * leak + c.area_weight * hinge)
+        self.step("gen", g_loss)
+
+        mean_area = float(area.detach().mean())
+        problem = self.guard.update(mean_area, step)
+        if problem is not None:
+            raise NumericalError(f"elegant-mask: {problem}")
+        stats = {"rec": rec_loss, "adv_g": adv, "g_cls": g_cls, "d_real": d_real, "d_fake": d_fake, "d_cls": d_cls,
+                 "r1": r1, "leak": leak}
+        return {**{n: float(v.detach()) for n, v in stats.items()}, "area": mean_area, "pairs": float(k)}
+
+    # -- resume ----------------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        return {"guard_area": self.guard.area}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.guard.area = state.get("guard_area")
+
+    def warm_start(self, bundle: Any) -> list[str]:
+        """As :meth:`Recipe.warm_start`, plus the discriminator from the bundle's ``training/`` folder (exports
+        keep it there, so a new machine trains on from the shipped bundle without a cold discriminator)."""
+        roles = super().warm_start(bundle)
+        folder = Path(bundle.path) / TRAINING_FOLDER if bundle.path is not None else None
+        if folder is not None and folder.is_dir():
+            disc = load_bundle(folder).network("disc")
+            unwrap(self.nets["disc"]).load_state_dict({k: v.float() for k, v in disc.state_dict().items()})
+            roles.append("disc")
+            self.warm_started["networks"] = roles
+        return roles
+
+    # -- pictures and export -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self, step: int) -> np.ndarray:
+        """One row per attribute: A, B, C (A minus i), D (B plus i), C's mask, D's mask (white = edited)."""
+        images, labels = self.nets["memory"].get()
+        r = self.resolution
+        nets = [unwrap(self.nets[k]) for k in ("encoder", "decoder")]
+        modes = [n.training for n in nets]
+        for n in nets:
+            n.eval()
+        rows = []
+        for i in range(min(len(self.attributes), self.config.sample_rows)):
+            pos, neg = torch.nonzero(labels[:, i] > 0).flatten(), torch.nonzero(labels[:, i] <= 0).flatten()
+            if not len(pos) or not len(neg):
+                continue
+            a, b = images[pos[:1]].to(self.device), images[neg[:1]].to(self.device)
+            swapped, masks, *_ = self.edit_pairs(a, b, i)
+            m = masks.expand(-1, 3, -1, -1) * 2 - 1
+            rows.append(torch.cat([a, b, swapped, m]).float())
+        for n, mode in zip(nets, modes, strict=True):
+            n.train(mode)
+        if not rows:
+            return image_grid(torch.zeros(1, 3, r, r))
+        return image_grid(torch.cat(rows), columns=6)
+
+    def export_bundle(self, path: Path, steps: int, extra_manifest: dict[str, Any]) -> Path:
+        networks = {r: unwrap(self.nets[r]).to(memory_format=torch.contiguous_format) for r in ("encoder", "decoder")}
+        images, labels = self.nets["memory"].get()
+        if not len(images):
+            raise FacetError("elegant-mask: no training faces were seen, so there are no prototypes to export")
+        tensors = compute_prototypes(networks["encoder"], images, labels)
+        fields = self.manifest_fields(extra_manifest)
+        fields["prototypes"] = {"images": len(images), "positive": tensors["prototypes.counts"][:, 0].int().tolist(),
+                                "negative": tensors["prototypes.counts"][:, 1].int().tolist()}
+        fields.setdefault("name", f"elegant-mask-{self.resolution}")
+        if self.config.region_prior in ("head", "face"):
+            fields["layout"] = self.config.region_prior
+        fields["edit"] = "masked"
+        manifest = make_manifest(FAMILY, self.resolution, self.attributes, networks, **fields)
+        saved = save_bundle(path, networks, manifest, tensors)
+        disc = {"disc": unwrap(self.nets["disc"]).to(memory_format=torch.contiguous_format)}
+        save_bundle(Path(path) / TRAINING_FOLDER, disc, make_manifest(
+            FAMILY + "-training", self.resolution, self.attributes, disc,
+            name=f"{fields['name']} (discriminator, for training on)"))
+        for role in ("encoder", "decoder", "disc"):
+            self.nets[role].to(memory_format=torch.channels_last)
+        return saved
