@@ -15,11 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 import zipfile
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QFileDialog
 
@@ -34,9 +32,9 @@ from app.paths import (
 )
 from app.preferences import list_value, settings
 from app.project import SUFFIX, ProjectError
-from engine.errors import FacetError, ImageLoadError
+from engine.errors import FacetError
 from engine.fileio import check_regular_file
-from engine.images import IMAGE_EXTENSIONS, MAX_PIXELS, SAVE_FORMATS
+from engine.images import IMAGE_EXTENSIONS, SAVE_FORMATS, check_image
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +44,6 @@ EXPORT_FILTERS = {"PNG (*.png)": ".png", "JPEG (*.jpg *.jpeg)": ".jpg", "WebP (*
 OPEN_TITLES = {"photo": "Cannot open the photo", "project": "Cannot open the project"}
 
 
-def _photo_formats() -> list[str]:
-    """Pillow's names of the formats behind the extensions the app offers (JPEG, PNG, WEBP, ...)."""
-    known = Image.registered_extensions()
-    return sorted({known[e] for e in IMAGE_EXTENSIONS if e in known})
-
-
 def open_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be opened as a photo or a project, from its header alone; None when it may be.
 
@@ -59,29 +51,16 @@ def open_problem(path: str | os.PathLike) -> str | None:
     not cost them their answer. The full read happens in the worker, which still refuses what this lets
     through (a truncated image, a project that needs another model).
     """
-    project = Path(path).suffix.lower() == SUFFIX
-    what = "project" if project else "image"
     try:
-        check_regular_file(path, what=what, error=ProjectError if project else ImageLoadError)
-        if project:
-            return None if zipfile.is_zipfile(path) else f"{path}: not a Facet project (it is not a zip archive)"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below decides
-            with Image.open(path, formats=_photo_formats()) as img:  # the header only: decoding is the worker's
-                w, h = img.size
-        if w * h > MAX_PIXELS:
-            return f"{path}: {w} x {h} pixels is larger than the {MAX_PIXELS / 1e6:.0f} MP limit"
+        if Path(path).suffix.lower() != SUFFIX:
+            check_image(path)  # the loader's own checks: a regular file, an open format, the pixel limit
+            return None
+        check_regular_file(path, what="project", error=ProjectError)
+        return None if zipfile.is_zipfile(path) else f"{path}: not a Facet project (it is not a zip archive)"
     except FacetError as exc:
         return str(exc)
-    except Image.DecompressionBombError:
-        return f"{path}: larger than the {MAX_PIXELS / 1e6:.0f} MP limit"
-    except UnidentifiedImageError:
-        return f"{path}: not an image Facet Studio opens (supported: {', '.join(IMAGE_EXTENSIONS)})"
     except OSError as exc:
-        return f"{path}: cannot read the image ({exc.strerror or exc})"
-    except (SyntaxError, ValueError, EOFError) as exc:
-        return f"{path}: damaged image ({exc})"
-    return None
+        return f"{path}: cannot read the project ({exc.strerror or exc})"
 
 
 class DocumentsMixin:

@@ -293,7 +293,7 @@ def test_a_file_that_is_not_an_image_is_refused_before_asking_to_save(
     notes.write_text("a shopping list, not a photo")
     window.open_path(str(notes))
     assert [(kind, title) for kind, title, _ in dialogs] == [("critical", "Cannot open the photo")]
-    assert "notes.jpg" in dialogs[0][2] and "not an image" in dialogs[0][2]
+    assert "notes.jpg" in dialogs[0][2] and "not an image format" in dialogs[0][2]
     assert not window.statusBar().currentMessage().startswith("Opening")
     assert len(window.worker.session.ops) == 1 and not window.undo_stack.isClean()
 
