@@ -35,11 +35,9 @@ from engine.ops import (
     pack_strokes,
 )
 from engine.progress import Job
+from engine.session_check import FORMAT, FORMAT_VERSION, check_session_dict
 from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face, scaled_slot
 from engine.session_models import PRESETS, SessionModels, generate_exemplars, method_for_preset  # noqa: F401
-
-FORMAT = "facet-session"
-FORMAT_VERSION = 1
 
 
 class EditSession:
@@ -416,12 +414,11 @@ class EditSession:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], cgan: Bundle | None = None, elegant: Bundle | None = None) -> EditSession:
+        """Rebuild a session from :meth:`to_dict` data (a project file's); every field is checked first
+        (:func:`engine.session_check.check_session_dict`), so damage is named, never a crash later."""
         from engine.invert.core import check_code
 
-        if data.get("format") != FORMAT:
-            raise FacetError(f"not a Facet session (format {data.get('format')!r})")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise FacetError(f"session format version {data.get('format_version')!r} is not supported")
+        check_session_dict(data)
         try:
             faces = [FaceSlot.from_dict(f) for f in data["faces"]]
             ops = [op_from_dict(o) for o in data["ops"]]

@@ -484,3 +484,18 @@ def test_a_session_from_another_cgan_or_without_its_photo_is_refused(session, bu
     del data["photo"]
     with pytest.raises(FacetError, match="corrupt session"):
         EditSession.from_dict(data, *bundles)
+
+
+@pytest.mark.parametrize(("damage", "field"), [
+    (lambda d: d["faces"][0].update(box=[10.0, 20.0]), "faces[0].box"),
+    (lambda d: d["faces"][0].update(transform=np.zeros((2, 3))), "faces[0].transform"),
+    (lambda d: d["faces"][0].update(crop=np.zeros((8, 8, 3), np.uint8)), "faces[0].crop"),
+    (lambda d: d["ops"].append({"kind": "set_attribute", "face": 0, "name": "Smiling", "value": float("nan")}),
+     "ops[0].value"),
+    (lambda d: d.update(cursor=10**400), "cursor"),
+])
+def test_every_stored_field_is_checked_before_the_session_is_rebuilt(session, bundles, damage, field):
+    data = session.to_dict()
+    damage(data)
+    with pytest.raises(FacetError, match=rf"corrupt session: {field.replace('[', '.').replace(']', '.')}"):
+        EditSession.from_dict(data, *bundles)
