@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import FacetError
+from engine.fileio import load_json_bounded
 from engine.images import iter_image_files
+
+#: The largest JSON file a command reads (codes are a few KB, training configs less).
+MAX_JSON_FILE_BYTES = 4 * 2**20
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +34,12 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def read_json_file(path: str | Path, what: str, max_bytes: int = MAX_JSON_FILE_BYTES) -> Any:
+    """A JSON file a user named (a code, a config): regular files of bounded size only; unreadable,
+    invalid or absurdly nested JSON is one line (FacetError naming the file), never a traceback."""
+    return load_json_bounded(path, max_bytes, what, FacetError)
 
 
 def strict_json(value: Any) -> Any:

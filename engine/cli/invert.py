@@ -23,6 +23,7 @@ from engine.cli.common import (
     input_images,
     output_path,
     positive_int,
+    read_json_file,
     skipped,
 )
 
@@ -127,10 +128,12 @@ def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None)
 
     path = Path(path)
     if path.suffix.lower() == ".json":
+        data = read_json_file(path, "latent code file")
+        if not isinstance(data, dict) or not isinstance(data.get("z"), list) or not isinstance(data.get("y"), list):
+            raise FacetError(f"{path}: not a latent code file (it needs the lists 'z' and 'y')")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             code = LatentCode.from_dict(data)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise FacetError(f"{path}: not a latent code file ({exc})") from None
         _check_code(path, data, code, bundle)
         return code, None
@@ -145,7 +148,9 @@ def _check_code(path: Path, data: dict, code, bundle) -> None:
     from engine.invert.core import check_code
 
     made_for = data.get("attributes")
-    if made_for is not None and list(made_for) != list(bundle.attributes):
+    if made_for is not None and not (isinstance(made_for, list) and all(isinstance(a, str) for a in made_for)):
+        raise FacetError(f"{path}: the code's 'attributes' must be a list of names")
+    if made_for is not None and made_for != list(bundle.attributes):
         raise FacetError(f"{path}: the code was made for attributes {', '.join(map(str, made_for))}; the bundle has "
                          f"{', '.join(bundle.attributes)} (invert the image with this bundle instead)")
     check_code(bundle, code.z, code.y, str(path))

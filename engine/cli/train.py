@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import add_device_flag, add_json_flag, emit
+from engine.cli.common import add_device_flag, add_json_flag, emit, read_json_file
 
 #: Trainer/data options and their defaults when neither --config nor a flag gives them.
 DEFAULTS: dict[str, Any] = {
@@ -84,12 +84,9 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
 
     opts, recipe_values = dict(DEFAULTS), {}
     if args.config:
-        try:
-            loaded = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FacetError(f"{args.config}: cannot read the JSON config ({exc})") from None
-        if not isinstance(loaded, dict):
-            raise FacetError(f"{args.config}: the config must be a JSON object")
+        loaded = read_json_file(args.config, "JSON config")
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("recipe") or {}, dict):
+            raise FacetError(f"{args.config}: the config must be a JSON object (its 'recipe' too)")
         recipe_values.update(loaded.pop("recipe", {}) or {})
         for key, value in loaded.items():
             (opts if key in DEFAULTS else recipe_values)[key] = value

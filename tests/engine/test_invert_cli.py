@@ -201,3 +201,30 @@ def test_json_output_is_strict():
 
     assert json.dumps(strict_json({"a": [1.0, float("inf")], "b": float("nan")}), allow_nan=False) == \
         '{"a": [1.0, null], "b": null}'
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"z": "abc", "y": []}', "needs the lists 'z' and 'y'"),
+    ('{"z": [[1], [2, 3]], "y": [1]}', "not a latent code file"),
+    ('{"z": [1e400], "y": [0], "attributes": 5}', "'attributes' must be a list of names"),
+    ("\ud800", "not UTF-8"),
+])
+def test_a_damaged_code_file_is_one_line(tiny_cgan_bundle, tmp_path, capsys, content, message):
+    (tmp_path / "deep.json").write_text(content, encoding="utf-8", errors="surrogatepass")
+    rc = main(["edit", str(tmp_path / "deep.json"), "--bundle", str(tiny_cgan_bundle), "-o", str(tmp_path / "e.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "deep.json" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_a_code_file_that_is_a_fifo_does_not_hang(tiny_cgan_bundle, tmp_path, capsys):
+    import os
+
+    from tests.robustness.hostile_files import guarded
+
+    os.mkfifo(tmp_path / "pipe.json")
+    argv = ["edit", str(tmp_path / "pipe.json"), "--bundle", str(tiny_cgan_bundle), "-o", str(tmp_path / "e.png")]
+    assert guarded(main, argv) == 2
+    assert "FIFO" in capsys.readouterr().err
