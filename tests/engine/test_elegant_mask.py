@@ -1,0 +1,123 @@
+"""Masked ELEGANT: the mask decides where an edit may change pixels, and nothing else changes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import transfer as T
+from engine.bundle import load_bundle
+from engine.errors import NumericalError
+from engine.face.regions import synthetic_region
+from engine.models.elegant_mask import MASK_FLOOR, MaskDecoder, MaskEncoder, hard_mask
+from engine.train.recipes import create_recipe
+from engine.train.recipes.elegant_mask import TRAINING_FOLDER, MaskGuard
+from tests.conftest import train_tiny
+
+TINY_MASK = {"resolution": 32, "latent_size": 4, "base_channels": 8, "max_channels": 32, "disc_channels": 8,
+             "block_channels": 4, "region_prior": "synthetic", "lr": 1e-3, "disc_lr": 2e-3, "guard_after": 10_000,
+             "min_pairs": 0}
+
+
+@pytest.fixture(scope="module")
+def mask_bundle(tmp_path_factory, synthetic_dataset) -> Path:
+    root = tmp_path_factory.mktemp("tiny_mask")
+    return train_tiny("elegant-mask", TINY_MASK, synthetic_dataset, root / "run", steps=400)
+
+
+def test_hard_mask_is_exactly_zero_below_the_floor_and_still_passes_gradients():
+    soft = torch.tensor([0.0, MASK_FLOOR / 2, MASK_FLOOR, 0.5], requires_grad=True)
+    hard = hard_mask(soft)
+    assert hard.tolist()[:2] == [0.0, 0.0] and hard[2] == MASK_FLOOR and hard[3] == 0.5
+    hard.sum().backward()
+    assert soft.grad.tolist() == [1.0, 1.0, 1.0, 1.0]  # straight-through: a closed region can open again
+
+
+def test_an_untrained_decoder_leaves_a_face_almost_alone():
+    cfg = dict(resolution=32, latent_size=4, n_attrs=5, block_channels=4, base_channels=8, max_channels=32)
+    enc, dec = MaskEncoder(MaskEncoder.Config(**cfg)), MaskDecoder(MaskDecoder.Config(**cfg))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    z, skips = enc(x)
+    out = dec(x, z, z, skips)
+    assert (out - x).abs().max() < 0.05  # under 7 grey levels before any training
+
+
+def test_pixels_outside_the_mask_keep_their_bytes_at_the_photos_resolution(mask_bundle, synthetic_dataset):
+    bundle = load_bundle(mask_bundle)
+    assert T.is_masked(bundle) and bundle.manifest["edit"] == "masked"
+    faces = [synthetic_dataset.item_uint8(i)[0] for i in range(12)]
+    big = [np.asarray(np.kron(f, np.ones((3, 3, 1))), np.uint8) for f in faces]  # a 96 px "photo" of each face
+    outside = 0
+    for src, ex in zip(big[:6], big[6:], strict=True):
+        code = T.encode(bundle, src)
+        z = T.exchanged_latent(bundle, code, [T.encode(bundle, ex).block(1)], ["Eyeglasses"], 1.0)
+        r = T.render(bundle, code, z)
+        assert r.image.shape == src.shape and r.mask.shape == src.shape[:2]
+        zero = r.mask == 0
+        outside += zero.mean()
+        assert np.array_equal(r.image[zero], src[zero])  # bit for bit, not "within a grey level"
+    assert outside / 6 > 0.3  # the mask does leave most of the face alone
+
+
+def test_masks_move_onto_their_attributes_regions(mask_bundle, synthetic_dataset):
+    """Trained briefly, each attribute's mask already puts more of its weight inside that attribute's region
+    than a uniform mask would (the region prior at work)."""
+    bundle = load_bundle(mask_bundle)
+    faces = [synthetic_dataset.item_uint8(i)[0] for i in range(16)]
+    codes = [T.encode(bundle, f) for f in faces]
+    for i, name in enumerate(bundle.attributes):
+        region = synthetic_region(name, 32) > 0
+        if region.mean() > 0.5:  # blond hair: nearly the whole synthetic face, nothing to localise
+            continue
+        weight = np.zeros((32, 32))
+        for a, b in zip(codes[:8], codes[8:], strict=True):
+            z = T.exchanged_latent(bundle, a, [b.block(i)], [name], 1.0)
+            weight += T.render(bundle, a, z).mask
+        inside = weight[region].sum() / max(weight.sum(), 1e-9)
+        assert inside > 1.5 * region.mean(), (name, inside, region.mean())  # 400 steps: 1.8x to 8x
+
+
+def test_the_guard_detects_masks_collapsed_to_all_0_or_all_1(synthetic_dataset):
+    guard = MaskGuard(low=1e-3, high=0.9, after=2, decay=0.5)
+    assert guard.update(0.05, 1) is None and guard.update(0.04, 2) is None
+    assert guard.update(0.0, 3) is None  # one odd step is smoothed away
+    said = [guard.update(0.0, step) for step in range(4, 12)]
+    assert any(m and "all 0" in m for m in said)
+    assert "all 1" in MaskGuard(after=0, decay=0.0).update(0.99, 1)
+    assert "nan" in MaskGuard().update(float("nan"), 7)
+    for bias, word in ((-30.0, "all 0"), (30.0, "all 1")):  # the recipe stops a collapsed run with the reason
+        recipe = create_recipe("elegant-mask", {**TINY_MASK, "guard_after": 0, "area_weight": 0.0},
+                               synthetic_dataset.attributes)
+        recipe.to(torch.device("cpu"), "fp32")
+        recipe.guard.decay = 0.0
+        with torch.no_grad():
+            recipe.nets["decoder"].head.bias[0] = bias
+        x, y = synthetic_dataset.as_arrays()
+        batch = (torch.from_numpy(x[:32]).permute(0, 3, 1, 2).float() / 127.5 - 1, torch.from_numpy(y[:32]).float())
+        with pytest.raises(NumericalError, match=word):
+            recipe.train_step(batch, 1)
+
+
+def test_a_nan_in_the_decoder_is_an_error_not_a_black_face(mask_bundle, synthetic_dataset, tmp_path):
+    bundle = load_bundle(mask_bundle)
+    with torch.no_grad():
+        bundle.network("decoder").head.weight.fill_(float("nan"))
+    face = synthetic_dataset.item_uint8(0)[0]
+    with pytest.raises(NumericalError, match="NaN"):
+        T.dial(bundle, face, {"Smiling": 1.0})
+
+
+def test_an_export_keeps_its_discriminator_so_a_new_machine_trains_on(mask_bundle, synthetic_dataset, tmp_path):
+    assert (mask_bundle / TRAINING_FOLDER / "manifest.json").is_file()
+    shipped = tmp_path / "shipped"
+    shutil.copytree(mask_bundle, shipped)
+    recipe = create_recipe("elegant-mask", TINY_MASK, synthetic_dataset.attributes)
+    roles = recipe.warm_start(load_bundle(shipped))
+    assert roles == ["encoder", "decoder", "disc"]
+    trained = load_bundle(shipped / TRAINING_FOLDER).network("disc").state_dict()
+    for k, v in recipe.nets["disc"].state_dict().items():
+        assert torch.equal(v, trained[k].float())
