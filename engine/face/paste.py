@@ -35,6 +35,11 @@ class PasteConfig:
     fast: bool = False  # bilinear instead of bicubic resampling: for live previews while a slider moves
     keep_detail: bool = True  # keep the photo's own detail where the edit changed little (module docstring)
     detail_fade: tuple[float, float] = (24.0, 72.0)  # grey levels of change: the detail is all kept below, gone above
+    #: "blend": the edited crop is blended into the ellipse (colour-matched, detail kept as above); "change": the
+    #: crop's change (edited − unedited, a local edit's own mask already confines it) is added to the photo as it
+    #: is, bilinearly warped: wherever the change is 0 the photo keeps its bytes, whatever the ellipse
+    mode: str = "blend"
+    border: float = 0.04  # "change": fraction of the crop over which a change fades out at the crop's edge
 
 
 def _crop_matrix(aligned: AlignedFace, crop_side: int) -> np.ndarray:
@@ -103,6 +108,7 @@ class PastePlan:
     ring: np.ndarray  # (h, w) bool: the feather ring, where colours are matched
     base: np.ndarray | None  # (h, w, 3) uint8: the unedited crop warped into the rectangle (keep_detail)
     config: PasteConfig
+    unedited: np.ndarray | None = None  # (side, side, 3) uint8: the unedited crop (mode "change")
 
     def apply(self, photo: np.ndarray, edited_crop: np.ndarray) -> np.ndarray:
         """``photo`` (the size planned for, uint8) with ``edited_crop`` blended in; other pixels keep their bytes."""
@@ -115,6 +121,8 @@ class PastePlan:
         if x1 <= x0 or y1 <= y0:
             return out
         cfg = self.config
+        if cfg.mode == "change":
+            return self._add_change(out, edited)
         resample = Image.Resampling.BILINEAR if cfg.fast else Image.Resampling.BICUBIC
         warped = warp(edited, invert_affine(self.to_rect), (x1 - x0, y1 - y0), resample)
         original = photo[y0:y1, x0:x1]
@@ -145,6 +153,46 @@ class PastePlan:
         return out
 
 
+    def _add_change(self, out: np.ndarray, edited: np.ndarray) -> np.ndarray:
+        """``out`` + the edit's change warped back (mode ``change``); pixels whose change is 0 keep their bytes."""
+        x0, y0, x1, y1 = self.rect
+        change = edited.astype(np.float32) - self.unedited.astype(np.float32)
+        if not change.any():
+            return out
+        change *= _border_fade(self.side, self.config.border)[..., None]
+        size = (x1 - x0, y1 - y0)
+        to_crop = self.to_rect
+        warped = np.stack([warp_float(change[..., c], invert_affine(to_crop), size) for c in range(3)], axis=2)
+        region = out[y0:y1, x0:x1].astype(np.float32)
+        region += warped
+        region += 0.5  # round; where the change is exactly 0 this truncates back to the original byte
+        np.clip(region, 0, 255, out=region)
+        out[y0:y1, x0:x1] = region.astype(np.uint8)
+        return out
+
+
+def _border_fade(side: int, border: float) -> np.ndarray:
+    """(side, side) weights: 1 inside, falling smoothly to 0 at the crop's edge over ``border`` of its side."""
+    width = max(border * side, 1.0)
+    c = np.arange(side, dtype=np.float32) + 0.5
+    ramp = np.clip(np.minimum(c, side - c) / width, 0.0, 1.0)
+    ramp = ramp * ramp * (3 - 2 * ramp)
+    return np.minimum(ramp[:, None], ramp[None, :])
+
+
+def warp_float(channel: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One float32 channel resampled (bilinear) into ``size`` (w, h) where out = matrix(in); outside is 0.
+
+    Bilinear, not bicubic: a zero region stays exactly zero up to one pixel from its edge (no ringing)."""
+    inv = invert_affine(matrix)
+    a = inv[:, :2]
+    c = inv[:, 2] + a @ np.array([-0.5, -0.5]) + 0.5
+    pil = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    out = pil.transform(size, Image.Transform.AFFINE, (a[0, 0], a[0, 1], c[0], a[1, 0], a[1, 1], c[1]),
+                        resample=Image.Resampling.BILINEAR, fillcolor=0.0)
+    return np.asarray(out, dtype=np.float32)
+
+
 def _check_photo(photo: np.ndarray) -> np.ndarray:
     photo = np.asarray(photo)
     if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
@@ -163,6 +211,10 @@ def plan_paste(aligned: AlignedFace, photo_shape: tuple[int, ...], side: int,
                config: PasteConfig | None = None) -> PastePlan:
     """The edit-independent part of :func:`paste_back` for ``side`` px crops of this face."""
     cfg = config or PasteConfig()
+    if cfg.mode not in ("blend", "change"):
+        raise ValueError(f"paste mode must be 'blend' or 'change', not {cfg.mode!r}")
+    if cfg.mode == "change":
+        return _plan_change(aligned, photo_shape, side, cfg)
     x0, y0, x1, y1 = paste_region(aligned, photo_shape, side, cfg)
     rect_to_crop = compose(_crop_matrix(aligned, side), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
     size = (max(x1 - x0, 0), max(y1 - y0, 0))
@@ -176,6 +228,22 @@ def plan_paste(aligned: AlignedFace, photo_shape: tuple[int, ...], side: int,
             base = warp(crop, invert_affine(rect_to_crop), size, resample)
     return PastePlan(rect=(x0, y0, x1, y1), photo_shape=tuple(photo_shape[:2]), side=side, to_rect=rect_to_crop,
                      alpha=alpha, ring=ring, base=base, config=cfg)
+
+
+def _plan_change(aligned: AlignedFace, photo_shape: tuple[int, ...], side: int, cfg: PasteConfig) -> PastePlan:
+    """Mode ``change``: the rectangle is the whole crop's footprint on the photo; no mask, no colour matching."""
+    inv = invert_affine(_crop_matrix(aligned, side))
+    corners = apply_affine(inv, np.array([[-0.5, -0.5], [side - 0.5, -0.5], [-0.5, side - 0.5], [side - 0.5, side - 0.5]]))
+    h, w = photo_shape[:2]
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+    rect_to_crop = compose(_crop_matrix(aligned, side), np.array([[1.0, 0, x0], [0, 1.0, y0]]))
+    unedited = _unedited_crop(aligned, side)
+    if unedited is None:
+        raise ValueError("paste mode 'change' needs the aligned face's own square crop")
+    return PastePlan(rect=(x0, y0, x1, y1), photo_shape=tuple(photo_shape[:2]), side=side, to_rect=rect_to_crop,
+                     alpha=None, ring=None, base=None, config=cfg, unedited=unedited)
 
 
 def paste_back(photo: np.ndarray, edited_crop: np.ndarray, aligned: AlignedFace, feather: float | None = None,

@@ -145,3 +145,27 @@ def test_face_at_the_border_is_clipped(photo):
     assert x0 == 0 and y0 == 0
     out = paste_back(photo, np.full((64, 64, 3), 128, np.uint8), aligned)
     assert out.shape == photo.shape and np.array_equal(out[y1:], photo[y1:])
+
+
+def test_change_mode_adds_only_the_change_and_leaves_every_other_byte():
+    """Mode "change" (masked models): a crop's change is added to the photo; where it is 0 the photo keeps its
+    bytes, even inside the face's ellipse, and an unedited crop leaves the photo exactly as it was."""
+    from engine.face import AlignedFace, Face, PasteConfig, plan_paste
+    from engine.face.align import TEMPLATE, align_face
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (300, 260, 3)).astype(np.uint8)
+    face = Face(box=(60, 80, 200, 240), landmarks=TEMPLATE * 1.3 + [20.0, 10.0], score=1.0)
+    aligned: AlignedFace = align_face(photo, face, 64, "head")
+    plan = plan_paste(aligned, photo.shape, 64, PasteConfig(mode="change"))
+    assert np.array_equal(plan.apply(photo, aligned.crop), photo)
+    edited = aligned.crop.copy()
+    edited[24:32, 20:44] = 255 - edited[24:32, 20:44]  # an "eye band" edit
+    out = plan.apply(photo, edited)
+    changed = np.any(out != photo, axis=2)
+    assert changed.sum() > 100
+    # every changed photo pixel maps into the edited band of the crop (give or take the bilinear pixel)
+    ys, xs = np.nonzero(changed)
+    crop_pts = np.c_[xs, ys] @ aligned.matrix[:, :2].T + aligned.matrix[:, 2]
+    assert crop_pts[:, 0].min() > 18 and crop_pts[:, 0].max() < 46
+    assert crop_pts[:, 1].min() > 22 and crop_pts[:, 1].max() < 34
