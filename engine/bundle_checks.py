@@ -38,7 +38,7 @@ MAX_HEADER_BYTES = 16 * 2**20
 #: Image sides (px) a bundle may declare, and the largest integer a network config may hold.
 MIN_SIDE, MAX_SIDE = 8, 1024
 MAX_CONFIG_INT = 2**16
-MAX_ATTRIBUTES, MAX_NETWORKS, MAX_NAME = 256, 32, 200
+MAX_ATTRIBUTES, MAX_NETWORKS, MAX_NAME, MAX_NOTE = 256, 32, 200, 20_000
 
 #: The classes each role name the engine looks up may have, in whatever bundle it appears.
 ROLE_CLASSES: dict[str, tuple[str, ...]] = {
@@ -106,6 +106,9 @@ def check_manifest(manifest: Any, where: Path) -> dict[str, Any]:
     _check_text(manifest["family"], "'family'", where, limit=64)
     if manifest.get("name") is not None:
         _check_text(manifest["name"], "'name'", where)
+    for key in ("status", "description", "licence", "license"):  # shown to the user as they are: plain text
+        if manifest.get(key) is not None and (not isinstance(manifest[key], str) or len(manifest[key]) > MAX_NOTE):
+            raise _fail(where, f"{key!r} must be a text of at most {MAX_NOTE} characters")
     _check_side(manifest, "resolution", where)
     if "crop_resolution" in manifest:
         _check_side(manifest, "crop_resolution", where)

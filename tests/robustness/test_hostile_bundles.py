@@ -144,6 +144,8 @@ def test_bad_network_config(cgan, change, field) -> None:
     (lambda m: m.update(family=7), "family"),
     (lambda m: m.update(name={"<b>": 1}), "name"),
     (lambda m: m.update(name="two\nlines"), "name"),
+    (lambda m: m.update(description={"html": "<img src='/dev/zero'>"}), "description"),
+    (lambda m: m.update(licence="x" * 100_000), "licence"),
     (lambda m: m.update(attributes="Smiling"), "attributes"),
     (lambda m: m.update(attributes=m["attributes"] + [m["attributes"][0]]), "attributes"),
     (lambda m: m.update(attributes=[*m["attributes"][:-1], 5]), "attributes"),
@@ -261,3 +263,11 @@ def test_cli_reports_a_damaged_bundle_in_one_line(cgan, tmp_path, capsys) -> Non
     assert main(["invert", str(photo), "--bundle", str(cgan), "-o", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and "resolution" in err and len(err.splitlines()) == 1
+
+
+def test_texts_from_the_manifest_are_plain_strings(cgan) -> None:
+    """Markup in a name stays text for the app to show as text (it never fetches what the markup names)."""
+    edit_manifest(cgan, lambda m: m.update(name='<img src="/dev/zero">', status="<b>beta</b>"))
+    b = guarded(load_bundle, cgan)
+    assert type(b.name) is str and b.name == '<img src="/dev/zero">'
+    assert all(type(a) is str for a in b.attributes) and type(b.manifest["status"]) is str
