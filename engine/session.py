@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.bundle import Bundle
 from engine.errors import FacetError
+from engine.face.layout import convert_crop
 from engine.images import resize
 from engine.ops import (
     ApplyVector,
@@ -36,8 +37,17 @@ from engine.ops import (
 )
 from engine.progress import Job
 from engine.session_check import FORMAT, FORMAT_VERSION, check_session_dict
-from engine.session_faces import FaceSlot, crop_to_photo, find_faces, manual_slot, paste_face, scaled_slot
+from engine.session_faces import (
+    FaceSlot,
+    crop_to_photo,
+    find_faces,
+    manual_slot,
+    paste_face,
+    scaled_slot,
+    view_slot,
+)
 from engine.session_models import PRESETS, SessionModels, generate_exemplars, method_for_preset  # noqa: F401
+from engine.session_view import cgan_confinement, embed_change, view_layout
 
 
 class EditSession:
@@ -69,6 +79,7 @@ class EditSession:
         self._source_codes: dict[bytes, Any] = {}  # ELEGANT codes of recent source crops: a strength drag encodes once
         self._renders: dict[int, tuple[tuple, np.ndarray]] = {}
         self._bases: dict[int, tuple[int, np.ndarray]] = {}  # face → (code_version, G(its inverted code))
+        self._views: dict[int, tuple[FaceSlot, str, FaceSlot]] = {}  # face → (its slot, layout, aligned in it)
         #: cGAN edits add their change, G(edited code) − G(inverted code), to the photo's own face (True), or
         #: show the generator's face itself (False, as IcGAN does): a 64 px generator's face is not the person
         self.keep_face = bool(keep_face)
@@ -78,9 +89,39 @@ class EditSession:
     def add_manual_face(self, box: tuple[float, float, float, float]) -> tuple[int, Change]:
         """Edit a region the detector missed: the square around ``box`` becomes a face."""
         self.faces.append(manual_slot(self.photo, box, self.resolution))  # a bad box: FacetError from engine.face
-        self._small = None
         i = len(self.faces) - 1
+        self._forget_face(i)
         return i, Change(faces={i}, photo=True)
+
+    def remove_last_face(self) -> FaceSlot:
+        """Take the newest face out again (the undo of drawing its box); :meth:`restore_face` puts it back.
+
+        Refused while an active operation edits it: undo takes those back first.
+        """
+        i = len(self.faces) - 1
+        if i < 0 or any(op.face == i for op in self.active_ops):
+            raise FacetError(f"face {i + 1} cannot be removed: it does not exist or is still edited")
+        slot = self.faces.pop()
+        self._forget_face(i)
+        return slot
+
+    def restore_face(self, slot: FaceSlot) -> Change:
+        """Put back a face :meth:`remove_last_face` took out (its inversion kept)."""
+        self.faces.append(slot)
+        i = len(self.faces) - 1
+        self._forget_face(i)
+        return Change(faces={i}, photo=True)
+
+    def drop_redo(self) -> None:
+        """Forget the undone operations (the user took a new step, as :meth:`apply` does)."""
+        del self.ops[self.cursor :]
+
+    def _forget_face(self, i: int) -> None:
+        """Cached renders of face ``i`` belong to the slot that was there before."""
+        self._renders.pop(i, None)
+        self._bases.pop(i, None)
+        self._views.pop(i, None)
+        self._small = None
 
     def _slot(self, i: int) -> FaceSlot:
         if not 0 <= i < len(self.faces):
@@ -251,13 +292,9 @@ class EditSession:
         cached = self._renders.get(i)
         if cached is not None and cached[0] == key:
             return cached[1].copy()  # a copy: the cache (or the face's own crop) must not be written into
-        image = slot.crop
-        if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
-            from engine import edit
-
-            image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
-            if self.keep_face:
-                image = edit.add_change(slot.crop, self._base_render(i), image)
+        face = self._face_stage(i, ops)
+        layout = self.view_layout
+        image = face if layout == "face" else self._view_image(i, face)
         dials = self.face_dials(i)
         if dials:
             from engine import transfer
@@ -266,12 +303,63 @@ class EditSession:
         for op in ops:
             if isinstance(op, TransferFromExemplar) and op.strength != 0:  # strength 0 is the identity, exactly
                 image = self._transfer(image, op)
-            elif isinstance(op, Complete):
-                mask = decode_png(op.mask).astype(np.float32)[..., None] / 255.0
-                done = self._fit(decode_png(op.result))
-                image = (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
+            elif isinstance(op, Complete) and layout == "face":
+                image = self._complete(image, op)
         self._renders[i] = (key, image)
         return image.copy()
+
+    @property
+    def view_layout(self) -> str:
+        """The crop layout renders are in (``head`` with a masked ELEGANT model: :mod:`engine.session_view`)."""
+        return view_layout(self.models.elegant)
+
+    def _face_stage(self, i: int, ops: list[Op]) -> np.ndarray:
+        """Face ``i``'s ``face``-layout crop after its cGAN edits (codes, and completions when renders are in
+        another layout), each cGAN change confined to where its attributes live."""
+        slot = self._slot(i)
+        image = slot.crop
+        if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
+            from engine import edit
+
+            image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
+            if self.keep_face:
+                image = edit.add_change(slot.crop, self._base_render(i), image)
+                weight = cgan_confinement(self._edited_names(ops), self.resolution,
+                                          any(isinstance(op, Stroke) for op in ops))
+                image = embed_change(slot.crop, slot.crop, image, "face", weight)
+        if self.view_layout != "face":
+            for op in ops:
+                if isinstance(op, Complete):
+                    image = self._complete(image, op)
+        return image
+
+    @staticmethod
+    def _edited_names(ops: list[Op]) -> list[str]:
+        return [n for op in ops for n in (op.names if isinstance(op, ResetAttributes)
+                                          else (op.name,) if isinstance(op, SetAttribute | ApplyVector) else ())]
+
+    def _complete(self, image: np.ndarray, op: Complete) -> np.ndarray:
+        mask = decode_png(op.mask).astype(np.float32)[..., None] / 255.0
+        done = self._fit(decode_png(op.result))
+        return (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
+
+    def view_slot(self, i: int) -> FaceSlot:
+        """Face ``i`` aligned in the view layout (the slot itself in the ``face`` layout), cached per slot."""
+        slot = self._slot(i)
+        layout = self.view_layout
+        if layout == "face":
+            return slot
+        cached = self._views.get(i)
+        if cached is None or cached[0] is not slot or cached[1] != layout:
+            cached = self._views[i] = (slot, layout, view_slot(self.photo, slot, self.resolution, layout))
+        return cached[2]
+
+    def _view_image(self, i: int, face: np.ndarray) -> np.ndarray:
+        """The view crop with the face stage's change (``face`` − the face crop) added where the face lies."""
+        slot, view = self._slot(i), self.view_slot(i).crop
+        if face is slot.crop:
+            return view
+        return embed_change(view, slot.crop, face, self.view_layout)
 
     def _base_render(self, i: int) -> np.ndarray:
         """G(face ``i``'s inverted code) at the session resolution: what an edit's change is measured from.
@@ -327,10 +415,21 @@ class EditSession:
         overrides = overrides or {}
         chosen = set(self.edited_faces() if faces is None else faces) | set(overrides)
         out = self.photo
+        mode = self._paste_mode()
         for i in sorted(chosen):
-            crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
-            out = paste_face(out, crop, self._slot(i))
+            crop = self._override(i, overrides[i]) if i in overrides else self.render_face(i)
+            out = paste_face(out, crop, self.view_slot(i), mode=mode)
         return out.copy() if out is self.photo else out
+
+    def _paste_mode(self) -> str:
+        """A view crop holds only local changes (masked edits, confined cGAN changes): add them; the classic
+        face crop is blended into its ellipse."""
+        return "blend" if self.view_layout == "face" else "change"
+
+    def _override(self, i: int, crop: np.ndarray) -> np.ndarray:
+        """A streamed ``face``-layout preview (an inversion's) as a view crop."""
+        crop = self._fit(crop)
+        return crop if self.view_layout == "face" else self._view_image(i, crop)
 
     def preview_photo(self, max_side: int = 1280, overrides: dict[int, np.ndarray] | None = None) -> np.ndarray:
         """A quick render for feedback while dragging: pasted into a copy whose long side is <= ``max_side``.
@@ -347,11 +446,12 @@ class EditSession:
         _, small, slots = self._small
         overrides = overrides or {}
         out = small
+        mode = self._paste_mode()
         for i in sorted(set(self.edited_faces()) | set(overrides)):
-            if i not in slots:
-                slots[i] = scaled_slot(self._slot(i), w / size[0], h / size[1])
-            crop = self._fit(overrides[i]) if i in overrides else self.render_face(i)
-            out = paste_face(out, crop, slots[i], fast=True)
+            if slots.get(i, (None,))[0] is not self.view_slot(i):
+                slots[i] = (self.view_slot(i), scaled_slot(self.view_slot(i), w / size[0], h / size[1]))
+            crop = self._override(i, overrides[i]) if i in overrides else self.render_face(i)
+            out = paste_face(out, crop, slots[i][1], fast=True, mode=mode)
         return out.copy() if out is small else out
 
     # -- long constrained edits (their results become operations) -----------------------------------
@@ -374,7 +474,7 @@ class EditSession:
         """Fill the masked part of face ``i`` (current look) with the cGAN; returns the :class:`Complete` op."""
         from engine import edit
 
-        image = self.render_face(i)
+        image = self.render_face(i) if self.view_layout == "face" else self._face_stage(i, self.face_ops(i))
         result = yield from edit.complete_job(self._need_cgan(), image, mask, **options)
         done = result if isinstance(result, np.ndarray) else getattr(result, "image", None)
         if done is None:
@@ -388,9 +488,12 @@ class EditSession:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
             raise FacetError(f"an exemplar must be an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}")
+        layout = self.view_layout
         if align:
-            found = find_faces(image, self.resolution)
+            found = find_faces(image, self.resolution, layout)
             image = found[0].crop if found else manual_slot(image, None, self.resolution).crop
+        elif layout != "face":  # a face crop (the gallery's, the CLI's) re-cut to the whole head
+            image = convert_crop(self._fit(image), "face", layout, self.resolution)
         image = self._fit(image)
         ref = hashlib.sha1(image.tobytes()).hexdigest()[:16]
         self.exemplars.setdefault(ref, image)

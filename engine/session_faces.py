@@ -89,11 +89,19 @@ def _slot(aligned: Any) -> FaceSlot:
                     score=float(f.score), manual=bool(f.manual), aligned=aligned)
 
 
-def find_faces(photo: np.ndarray, resolution: int) -> list[FaceSlot]:
-    """Detected faces (largest first), aligned at ``resolution`` (CelebA layout); [] when there is none."""
+def find_faces(photo: np.ndarray, resolution: int, layout: str = "face") -> list[FaceSlot]:
+    """Detected faces (largest first), aligned at ``resolution`` in ``layout``; [] when there is none."""
     from engine.face import align_face, detect_faces
 
-    return [_slot(align_face(photo, f, resolution)) for f in detect_faces(photo)]
+    return [_slot(align_face(photo, f, resolution, layout)) for f in detect_faces(photo)]
+
+
+def view_slot(photo: np.ndarray, slot: FaceSlot, resolution: int, layout: str) -> FaceSlot:
+    """The same face aligned in another crop layout (same landmarks, same photo): what a masked ELEGANT model
+    edits and what its renders are pasted back with."""
+    from engine.face import align_face
+
+    return _slot(align_face(photo, slot.aligned.face, resolution, layout))
 
 
 def box_transform(box: tuple[float, float, float, float], resolution: int) -> np.ndarray:
@@ -145,17 +153,20 @@ def crop_to_photo(photo_layer: np.ndarray, slot: FaceSlot, resolution: int) -> n
     return np.array(warp(np.ascontiguousarray(photo_layer), slot.transform, (resolution, resolution)))
 
 
-def paste_face(photo: np.ndarray, crop: np.ndarray, slot: FaceSlot, fast: bool = False) -> np.ndarray:
+def paste_face(photo: np.ndarray, crop: np.ndarray, slot: FaceSlot, fast: bool = False,
+               mode: str = "blend") -> np.ndarray:
     """``crop`` (the edited face) blended back where the slot came from; other pixels stay unchanged.
 
-    ``fast``: bilinear resampling, for previews while dragging. The slot keeps the paste's plan (mask, unedited
-    crop warped back), so a slider move pays only for warping its edit."""
+    ``fast``: bilinear resampling, for previews while dragging. ``mode``: ``blend`` into the face's ellipse, or
+    add the ``change`` (local edits: :class:`engine.face.PasteConfig`). The slot keeps the paste's plan (mask,
+    unedited crop warped back), so a slider move pays only for warping its edit."""
     from engine.face import PasteConfig, plan_paste
 
-    key = (photo.shape[:2], crop.shape[0], fast)
+    key = (photo.shape[:2], crop.shape[0], fast, mode)
     plan = slot.paste_plans.get(key)
     if plan is None:
-        plan = slot.paste_plans[key] = plan_paste(slot.aligned, photo.shape, crop.shape[0], PasteConfig(fast=fast))
+        plan = slot.paste_plans[key] = plan_paste(slot.aligned, photo.shape, crop.shape[0],
+                                                  PasteConfig(fast=fast, mode=mode))
     return plan.apply(photo, crop)
 
 

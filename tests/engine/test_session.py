@@ -166,8 +166,10 @@ def test_vector_edit_moves_z_only(session):
 
 
 def test_cgan_edits_change_the_photos_own_face_by_the_generators_change(session):
-    """keep_face: crop + G(edited) − G(inverted); off: the generator's face itself (IcGAN)."""
+    """keep_face: crop + (G(edited) − G(inverted)) where the attribute lives; off: the generator's face itself
+    (IcGAN)."""
     from engine import edit
+    from engine.session_view import cgan_confinement
 
     crop = session.faces[0].crop.astype(int)
     session.apply(ApplyVector(0, "Smiling", 0.0))  # a code operation that changes nothing
@@ -177,7 +179,13 @@ def test_cgan_edits_change_the_photos_own_face_by_the_generators_change(session)
     g_edit = edit.render(session.models.cgan, session.face_code(0)).astype(int)
     g_base = edit.render(session.models.cgan, session.faces[0].code).astype(int)
     assert np.abs(g_edit - g_base).max() > 0  # a real (if small: a random test G) edit
-    np.testing.assert_array_equal(session.render_face(0), np.clip(crop + g_edit - g_base, 0, 255))
+    weight = cgan_confinement(["Smiling"], crop.shape[0], whole_face=False)[..., None]
+    full = np.clip(crop + g_edit - g_base, 0, 255)
+    want = np.floor(np.clip(crop + (full - crop) * weight + 0.5, 0, 255))
+    got = session.render_face(0)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(got[weight[..., 0] == 0], session.faces[0].crop[weight[..., 0] == 0])  # nothing elsewhere
+    assert (weight == 0).mean() > 0.5
     change = session.set_keep_face(False)
     assert change.faces == {0} and change.photo
     np.testing.assert_array_equal(session.render_face(0), g_edit)

@@ -1,0 +1,93 @@
+"""Sessions with a masked ELEGANT model: faces are shown and pasted as whole heads, edits change only what
+their masks (or, for the cGAN, their attributes' regions) cover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle, make_manifest, save_bundle
+from engine.face.align import invert_affine
+from engine.face.layout import convert_crop, sub_square
+from engine.face.paste import warp_float
+from engine.images import load_image
+from engine.ops import Dial, SetAttribute
+from engine.session import EditSession
+from tests.engine.test_session import ATTRS, make_cgan_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_mask_bundle(path: Path, resolution: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised masked ELEGANT bundle whose masks cover part of the face (head layout)."""
+    from engine.models.elegant_mask import MaskDecoder, MaskEncoder
+    from engine.transfer import compute_prototypes
+
+    torch.manual_seed(seed)
+    shared = dict(resolution=resolution, n_attrs=len(ATTRS), block_channels=4, base_channels=8, max_channels=16,
+                  latent_size=4)
+    enc, dec = MaskEncoder(MaskEncoder.Config(**shared)), MaskDecoder(MaskDecoder.Config(**shared, mask_bias=0.0))
+    with torch.no_grad():
+        dec.head.weight.normal_(0, 0.5)  # masks that vary over the face, residuals that show
+    nets = {"encoder": enc.eval(), "decoder": dec.eval()}
+    images = torch.rand(16, 3, resolution, resolution) * 2 - 1
+    labels = torch.tensor([[1.0 if (i >> k) & 1 else -1.0 for k in range(len(ATTRS))] for i in range(16)])
+    manifest = make_manifest("elegant", resolution, ATTRS, nets, name="tiny-mask", layout="head", edit="masked")
+    return save_bundle(path, nets, manifest, tensors=compute_prototypes(enc, images, labels))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("view_models")
+    return load_bundle(make_cgan_bundle(root / "cgan")), load_bundle(make_mask_bundle(root / "mask"))
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return load_image(ROOT / "resources" / "samples" / "astronaut.png")
+
+
+def test_a_masked_dial_changes_only_the_photo_pixels_its_mask_covers(models, astronaut):
+    s = EditSession(astronaut, elegant=models[1])
+    assert s.view_layout == "head" and s.view_slot(0) is not s.faces[0]
+    view = s.view_slot(0).crop
+    s.apply(Dial(0, "Smiling", 1.0))
+    edited = s.render_face(0)
+    change = np.abs(edited.astype(np.float32) - view.astype(np.float32)).sum(axis=2)
+    assert 0 < (change > 0).mean() < 1  # the random mask edits part of the head
+    photo = s.render_photo()
+    changed = np.any(photo != astronaut, axis=2)
+    assert changed.sum() > 0
+    reach = warp_float(change, invert_affine(s.view_slot(0).transform), astronaut.shape[1::-1])
+    assert not (changed & (reach == 0)).any()  # no photo pixel moved that the crop's change does not reach
+    small = s.preview_photo(max_side=100)  # the quick preview pastes the same way into a smaller copy
+    assert max(small.shape[:2]) == 100 and small.shape[2] == 3
+
+
+def test_cgan_edits_reach_a_head_view_only_where_their_attribute_lives(models, astronaut):
+    from engine.invert import LatentCode
+
+    cgan, mask = models
+    s = EditSession(astronaut, cgan, mask)
+    s.faces[0].code = LatentCode(np.zeros(16, np.float32), -np.ones(len(ATTRS), np.float32))
+    s.apply(SetAttribute(0, "Smiling", 1.0))
+    view = s.view_slot(0).crop.astype(int)
+    out = s.render_face(0).astype(int)
+    moved = np.any(out != view, axis=2)
+    assert moved.any()
+    left, top, side = sub_square("face", "head", view.shape[0])
+    ys, xs = np.nonzero(moved)
+    assert xs.min() >= left - 1 and xs.max() <= left + side and ys.min() >= top - 1 and ys.max() <= top + side
+    assert ys.min() > top + side * 0.5  # Smiling lives at the mouth: the upper face and the hair stay as they were
+
+
+def test_face_crop_exemplars_are_recut_to_the_whole_head(models, astronaut):
+    s = EditSession(astronaut, elegant=models[1])
+    face_crop = s.faces[0].crop
+    ref = s.add_exemplar(face_crop, align=False)
+    np.testing.assert_array_equal(s.exemplars[ref], convert_crop(face_crop, "face", "head", s.resolution))
+    aligned = s.add_exemplar(astronaut)  # a photo: found and aligned as a whole head
+    np.testing.assert_array_equal(s.exemplars[aligned], s.view_slot(0).crop)
