@@ -272,17 +272,24 @@ class EditSession:
         return {n: v for n, v in settings.items() if v != 0.0}
 
     def face_attributes(self, i: int) -> dict[str, float] | None:
-        """Current attribute values (for sliders): the cGAN's y, or ELEGANT dials when there is no cGAN;
-        None before inversion."""
-        if self.models.cgan is None and self.models.elegant is not None:
-            dials = self.face_dials(i)
-            return {n: dials.get(n, 0.0) for n in self.models.elegant.attributes}
-        if self.models.cgan is None:
+        """Current slider values, each from the model its slider edits (:meth:`SessionModels.slider_routes`):
+        the cGAN's y or the ELEGANT dial; None while a cGAN-routed attribute waits for the face's inversion."""
+        routes = self.models.slider_routes()
+        if not routes:
             return None
-        code = self.face_code(i)
-        if code is None:
+        code = self.face_code(i) if "cgan" in routes.values() else None
+        if code is None and "cgan" in routes.values():
             return None
-        return {n: float(v) for n, v in zip(self.models.cgan.attributes, code.y, strict=True)}
+        y = dict(zip(self.models.cgan.attributes, code.y, strict=True)) if code is not None else {}
+        dials = self.face_dials(i)
+        return {n: float(y[n]) if model == "cgan" else dials.get(n, 0.0) for n, model in routes.items()}
+
+    def slider_op(self, i: int, name: str, value: float, gesture: int = 0) -> Op:
+        """The operation a slider move makes: a cGAN attribute or an ELEGANT dial, whichever edits ``name``."""
+        model = self.models.slider_routes().get(name)
+        if model is None:
+            raise FacetError(f"no loaded model edits {name}")
+        return (Dial if model == "elegant" else SetAttribute)(i, name, float(value), gesture)
 
     def render_face(self, i: int) -> np.ndarray:
         """Face ``i`` as edited, at the session resolution (the fast path: replay + one generator pass)."""

@@ -35,6 +35,27 @@ class SessionModels:
         sides = [b.crop_resolution for b in (self.cgan, self.elegant) if b is not None]
         return max(sides) if sides else NO_MODEL_RESOLUTION
 
+    def slider_routes(self) -> dict[str, str]:
+        """Which model each attribute's slider edits (name → ``cgan`` or ``elegant``), in slider order.
+
+        An attribute only one model knows goes to that model. One both know goes where its edits measured best
+        (``engine.edit_eval``): the ELEGANT manifest's ``sliders`` field says so per attribute; without it a
+        masked ELEGANT model (local edits) takes them, an older one leaves them to the cGAN.
+        """
+        routes: dict[str, str] = {}
+        measured = (self.elegant.manifest.get("sliders") or {}) if self.elegant is not None else {}
+        masked = self.elegant is not None and self.elegant.manifest.get("edit") == "masked"
+        for name in self.cgan.attributes if self.cgan is not None else []:
+            routes[name] = "cgan"
+        for name in self.elegant.attributes if self.elegant is not None else []:
+            if name not in routes:
+                routes[name] = "elegant"
+            elif measured.get(name) in ("cgan", "elegant"):
+                routes[name] = measured[name]
+            elif masked:
+                routes[name] = "elegant"
+        return routes
+
     def describe(self) -> dict[str, Any]:
         out = {}
         for role, b in (("cgan", self.cgan), ("elegant", self.elegant)):

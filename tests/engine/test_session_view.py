@@ -91,3 +91,25 @@ def test_face_crop_exemplars_are_recut_to_the_whole_head(models, astronaut):
     np.testing.assert_array_equal(s.exemplars[ref], convert_crop(face_crop, "face", "head", s.resolution))
     aligned = s.add_exemplar(astronaut)  # a photo: found and aligned as a whole head
     np.testing.assert_array_equal(s.exemplars[aligned], s.view_slot(0).crop)
+
+
+def test_each_slider_edits_with_the_model_that_edits_its_attribute_best(models, astronaut):
+    from engine.invert import LatentCode
+
+    cgan, mask = models
+    s = EditSession(astronaut, cgan, mask)
+    assert s.models.slider_routes() == dict.fromkeys(ATTRS, "elegant")  # a masked model takes what both know
+    mask.manifest["sliders"] = {"Male": "cgan"}  # what the bench measured, written at export
+    try:
+        assert s.models.slider_routes()["Male"] == "cgan" and s.models.slider_routes()["Smiling"] == "elegant"
+        assert s.face_attributes(0) is None  # Male waits for the inversion
+        s.faces[0].code = LatentCode(np.zeros(16, np.float32), np.full(len(ATTRS), 0.5, np.float32))
+        assert isinstance(s.slider_op(0, "Smiling", 0.7), Dial)
+        assert isinstance(s.slider_op(0, "Male", -1.0), SetAttribute)
+        s.apply(s.slider_op(0, "Smiling", 0.7))
+        values = s.face_attributes(0)
+        assert values["Smiling"] == pytest.approx(0.7) and values["Male"] == pytest.approx(0.5)
+    finally:
+        del mask.manifest["sliders"]
+    with pytest.raises(Exception, match="no loaded model edits"):
+        s.slider_op(0, "Wings", 1.0)
