@@ -11,8 +11,8 @@ Losses, and why each:
   DiffAugment'ed images (:mod:`engine.train.augment`: a small data set), real faces with the flipped label
   count as fake (matching-aware), lazy R1 every ``r1_every`` steps (StyleGAN2) instead of a heavier penalty;
 - **attributes**: the discriminator's label-blind head, trained on real faces only, asks C and D to show
-  their new labels (all of them: the others must stay). Kept small (``cls_weight``): a classifier alone is
-  satisfied by dark blobs, realism and the mask's locality are what keep the edit honest;
+  their new label i (at full weight) and to keep the others (their mean). Moderate (``cls_weight``): a
+  classifier alone is satisfied by dark blobs, realism and the mask's locality are what keep the edit honest;
 - **reconstruction**: the own latent must change nothing (L1 of the output and the mask's mean);
 - **the mask**: sparse (mean), smooth (total variation), and mostly inside the attribute's region
   (:mod:`engine.face.regions`; global attributes such as Male are free), with hinges on its area that guard
@@ -25,6 +25,7 @@ Runs in bf16 on CPU with channels-last tensors (faster convolutions in oneDNN).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,8 @@ class MaskElegantRecipe(Recipe):
             raise FacetError(f"elegant-mask: {exc}") from None
         self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
         self.guard = MaskGuard(after=c.guard_after)
+        #: CPU seconds spent training, over every resume (the model card reports CPU-hours)
+        self._cpu_before, self._cpu_start = 0.0, time.process_time()
         betas = (c.beta1, 0.99)
         gen = [p for r in ("encoder", "decoder") for p in self.nets[r].parameters()]
         self._opts = {"gen": torch.optim.Adam(gen, c.lr, betas),
@@ -219,8 +222,8 @@ class MaskElegantRecipe(Recipe):
         return grad.pow(2).sum(dim=(1, 2, 3)).mean()
 
     def _empty_stats(self) -> dict[str, float]:
-        return dict.fromkeys(("rec", "adv_g", "g_cls", "d_real", "d_fake", "d_cls", "r1", "area", "leak",
-                              "pairs"), 0.0)
+        return {**dict.fromkeys(("rec", "adv_g", "g_cls", "d_real", "d_fake", "d_cls", "r1", "area", "leak",
+                                 "pairs"), 0.0), "cpu_hours": self.cpu_seconds() / 3600}
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], step: int) -> dict[str, float]:
         x, y = batch
@@ -257,7 +260,10 @@ class MaskElegantRecipe(Recipe):
         # -- generator -----------------------------------------------------------------------------
         logits, attrs = self._disc(swapped, y_fake)
         adv = F.softplus(-logits).mean()
-        g_cls = self._cls(attrs, y_fake)
+        # the exchanged attribute at full weight (averaged with the others it would get 1/n of the signal), the
+        # others at their mean: they must stay as they were
+        others = [j for j in range(attrs.shape[1]) if j != i]
+        g_cls = self._cls(attrs[:, i], y_fake[:, i]) + (self._cls(attrs[:, others], y_fake[:, others]) if others else 0.0)
         # the own latent changes nothing; its mask's mean is pushed down too, but gently: a strong push teaches the
         # young decoder to close every mask before it can tell its own latent from an exchanged one
         rec_loss = (rec - rec_target).abs().mean() + 0.1 * m_rec.mean()
@@ -276,14 +282,19 @@ class MaskElegantRecipe(Recipe):
             raise NumericalError(f"elegant-mask: {problem}")
         stats = {"rec": rec_loss, "adv_g": adv, "g_cls": g_cls, "d_real": d_real, "d_fake": d_fake, "d_cls": d_cls,
                  "r1": r1, "leak": leak}
-        return {**{n: float(v.detach()) for n, v in stats.items()}, "area": mean_area, "pairs": float(k)}
+        return {**{n: float(v.detach()) for n, v in stats.items()}, "area": mean_area, "pairs": float(k),
+                "cpu_hours": self.cpu_seconds() / 3600}
+
+    def cpu_seconds(self) -> float:
+        return self._cpu_before + time.process_time() - self._cpu_start
 
     # -- resume ----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        return {"guard_area": self.guard.area}
+        return {"guard_area": self.guard.area, "cpu_seconds": self.cpu_seconds()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.guard.area = state.get("guard_area")
+        self._cpu_before, self._cpu_start = float(state.get("cpu_seconds", 0.0)), time.process_time()
 
     def warm_start(self, bundle: Any) -> list[str]:
         """As :meth:`Recipe.warm_start`, plus the discriminator from the bundle's ``training/`` folder (exports
@@ -332,6 +343,9 @@ class MaskElegantRecipe(Recipe):
         fields["prototypes"] = {"images": len(images), "positive": tensors["prototypes.counts"][:, 0].int().tolist(),
                                 "negative": tensors["prototypes.counts"][:, 1].int().tolist()}
         fields.setdefault("name", f"elegant-mask-{self.resolution}")
+        for info in fields.get("training", {}).values():
+            if isinstance(info, dict):
+                info.setdefault("cpu_hours", round(self.cpu_seconds() / 3600, 2))
         if self.config.region_prior in ("head", "face"):
             fields["layout"] = self.config.region_prior
         fields["edit"] = "masked"
