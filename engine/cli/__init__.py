@@ -7,9 +7,11 @@ is adding a module here. Engine errors become one clear line on stderr and exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
+from collections.abc import Iterator
 
 from engine import __version__
 from engine.errors import Cancelled, FacetError
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     try:
-        return int(args.func(args) or 0)
+        with _threads(args):
+            return int(args.func(args) or 0)
     except Cancelled:
         return fail("cancelled", 130)
     except KeyboardInterrupt:
@@ -53,6 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file to read or write (read-only folder, full disk): name it, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
         return fail(f"error: {where}{exc.strerror or exc}", 2)
+
+
+@contextlib.contextmanager
+def _threads(args: argparse.Namespace) -> Iterator[None]:
+    """Torch's CPU threads for this command (``--threads`` or a default that leaves a busy machine alone),
+    put back afterwards: ``main`` is also called in-process (tests, scripts)."""
+    if not hasattr(args, "threads"):
+        yield
+        return
+    import torch
+
+    from engine.cli.common import apply_threads
+
+    before = torch.get_num_threads()
+    apply_threads(args)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """``facet invert | edit | interpolate | complete | upscale | attribute-vectors | latent-metric``: the cGAN latent tools.
 
 Inputs that are codes may be given as the ``.json`` files ``facet invert`` writes instead of images
-(no re-inversion). Folders are processed as a batch with a progress bar.
+(no re-inversion). Folders are processed as a batch with a progress bar. A face's inversion is kept in the
+user cache folder (:mod:`engine.cache`), so inverting the same face again with the same bundle and settings
+is instant; ``--no-cache`` turns that off.
 """
 
 from __future__ import annotations
@@ -12,27 +14,28 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import (
-    BATCH_ERRORS,
     add_device_flag,
     add_json_flag,
-    add_photo_flags,
+    batch_text,
     check_output,
-    check_photo_flags,
-    edit_photo,
     emit,
     input_images,
     output_path,
     positive_int,
     read_json_file,
-    skipped,
+    run_batch,
 )
 
 
 def _common(p: argparse.ArgumentParser, method: bool = True, steps_flag: str = "--steps") -> None:
     p.add_argument("--bundle", required=True, metavar="PATH", help="a cgan model bundle folder")
     if method:
-        p.add_argument("--method", default="hybrid", help="encoder, optimize, hybrid (default), in-domain, force-in-domain")
+        p.add_argument("--method", default="hybrid", help="encoder, optimize, hybrid (default), in-domain, "
+                                                          "force-in-domain, or a preset: fast, balanced, best")
         p.add_argument(steps_flag, dest="inv_steps", type=positive_int, help="inversion steps (default: the method's)")
+        p.add_argument("--no-cache", action="store_true",
+                       help="invert again even if this face was inverted before with the same bundle and settings, "
+                            "and keep nothing (inversions are cached in the user cache folder)")
     p.add_argument("--seed", type=int, default=0, help="random seed (repeatable results)")
     add_device_flag(p)
     add_json_flag(p)
@@ -45,17 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=cmd_invert)
 
-    p = subparsers.add_parser("edit", help="invert a face, set attribute dials / add attribute vectors, render")
-    p.add_argument("input", metavar="IMG|CODE.json")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial in [-1, 1] (repeatable)")
-    p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
-    p.add_argument("-o", "--out", required=True, help="output PNG")
-    p.add_argument("--generated-face", action="store_true",
-                   help="output the generator's face itself (IcGAN) instead of the input face changed by what the edit "
-                        "changed (the default for an image input; a CODE.json has no face to keep)")
-    add_photo_flags(p)
-    _common(p)
-    p.set_defaults(func=cmd_edit)
+    from engine.cli.edit import register_edit  # its own module; registered here to keep the commands' order
+
+    register_edit(subparsers, _common)
 
     p = subparsers.add_parser("interpolate", help="a strip of faces between two images or codes")
     p.add_argument("a", metavar="A")
@@ -66,17 +61,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(p, steps_flag="--inversion-steps")
     p.set_defaults(func=cmd_interpolate)
 
-    p = subparsers.add_parser("complete", help="fill the masked region of a face from the generator")
-    p.add_argument("input", metavar="IMG")
-    p.add_argument("--mask", required=True, metavar="MASK.png", help="white = fill, black = keep")
-    p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
+    p = subparsers.add_parser("complete", help="fill the masked region of a face (or of every face in a folder) "
+                                               "from the generator")
+    p.add_argument("input", metavar="IMG|DIR")
+    p.add_argument("--mask", required=True, metavar="MASK.png", help="white = fill, black = keep (one for every face)")
+    p.add_argument("-o", "--out", help="output PNG (one input) or folder (batch); default: next to the input")
     _common(p, method=False)
     p.add_argument("--steps", type=positive_int, default=60)
     p.set_defaults(func=cmd_complete)
 
-    p = subparsers.add_parser("upscale", help="super-resolve a small face by inversion to the bundle's resolution")
-    p.add_argument("input", metavar="LOWRES")
-    p.add_argument("-o", "--out", help="output PNG (default: next to the input)")
+    p = subparsers.add_parser("upscale", help="super-resolve a small face (or every face in a folder) by inversion "
+                                              "to the bundle's resolution")
+    p.add_argument("input", metavar="LOWRES|DIR")
+    p.add_argument("-o", "--out", help="output PNG (one input) or folder (batch); default: next to the input")
     _common(p, method=False)
     p.add_argument("--steps", type=positive_int, default=60)
     p.set_defaults(func=cmd_upscale)
@@ -120,25 +117,86 @@ def _bundle(args: argparse.Namespace):
     return bundle
 
 
-def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None):
-    """A code from a ``.json`` file, or by inverting an image; returns (code, result or None)."""
+def _method(args: argparse.Namespace, bundle) -> str:
+    """The inversion method ``--method`` names (a preset resolves to its best method this bundle can run)."""
     from engine.errors import FacetError
+    from engine.invert import METHODS
+    from engine.session_models import PRESETS, method_for_preset
+
+    if args.method in METHODS:
+        return args.method
+    if args.method in PRESETS:
+        return method_for_preset(args.method, bundle)
+    raise FacetError(f"unknown inversion method {args.method!r}; choose one of {', '.join(METHODS)} "
+                     f"or a preset ({', '.join(PRESETS)})")
+
+
+def _cache(args: argparse.Namespace):
+    """The inversion cache, or None with ``--no-cache``."""
+    from engine.cache import InversionCache
+
+    return None if getattr(args, "no_cache", True) else InversionCache()
+
+
+def _note_cache(cache) -> None:
+    """A cache that could not be written is said once, on stderr (the command itself went well)."""
+    import sys
+
+    if cache is not None and cache.write_error:
+        print(f"facet: note: inversions are not cached ({cache.write_error})", file=sys.stderr)
+        cache.write_error = None
+
+
+def _invert(image, bundle, args: argparse.Namespace, cache=None, progress=None):
+    """Invert ``image`` (uint8, as handed to the inversion), from the cache when it was done before with the
+    same bundle, method, steps and seed; returns (InversionResult, came from the cache)."""
+    from engine.cache import inversion_key
+    from engine.images import center_square
+    from engine.invert import InversionResult, invert
+
+    method = _method(args, bundle)
+    steps = getattr(args, "inv_steps", None)
+    key = inversion_key(image, bundle, method, steps, args.seed) if cache is not None else None
+    hit = cache.get(key, bundle) if cache is not None else None
+    if hit is not None:
+        r = bundle.resolution
+        target = image if image.shape[:2] == (r, r) else center_square(image, r)  # what the inversion saw
+        return InversionResult(code=hit.code, reconstruction=hit.reconstruction, seconds=0.0, method=hit.method,
+                               steps=hit.steps, target=target,
+                               losses=[] if hit.final_loss is None else [hit.final_loss]), True
+    result = invert(image, bundle, method, steps=steps, seed=args.seed, progress=progress)
+    if cache is not None:
+        cache.put(key, result.code, result.reconstruction, result.method, result.steps,
+                  result.losses[-1] if result.losses else None)
+        _note_cache(cache)
+    return result, False
+
+
+def _read_code(path: str | Path, bundle):
+    """A latent code from a ``.json`` file that ``facet invert`` wrote, checked against ``bundle``."""
+    from engine.errors import FacetError
+    from engine.invert import LatentCode
+
+    path = Path(path)
+    data = read_json_file(path, "latent code file")
+    if not isinstance(data, dict) or not isinstance(data.get("z"), list) or not isinstance(data.get("y"), list):
+        raise FacetError(f"{path}: not a latent code file (it needs the lists 'z' and 'y')")
+    try:
+        code = LatentCode.from_dict(data)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise FacetError(f"{path}: not a latent code file ({exc})") from None
+    _check_code(path, data, code, bundle)
+    return code
+
+
+def _code_for(path: str | Path, bundle, args: argparse.Namespace, progress=None, cache=None):
+    """A code from a ``.json`` file, or by inverting an image (cached); returns (code, result or None)."""
     from engine.images import load_image
-    from engine.invert import LatentCode, invert
 
     path = Path(path)
     if path.suffix.lower() == ".json":
-        data = read_json_file(path, "latent code file")
-        if not isinstance(data, dict) or not isinstance(data.get("z"), list) or not isinstance(data.get("y"), list):
-            raise FacetError(f"{path}: not a latent code file (it needs the lists 'z' and 'y')")
-        try:
-            code = LatentCode.from_dict(data)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise FacetError(f"{path}: not a latent code file ({exc})") from None
-        _check_code(path, data, code, bundle)
-        return code, None
-    result = invert(load_image(path), bundle, getattr(args, "method", "hybrid"), steps=getattr(args, "inv_steps", None),
-                    seed=args.seed, progress=progress)
+        return _read_code(path, bundle), None
+    result, _ = _invert(load_image(path), bundle, args, cache, progress)
     return result.code, result
 
 
@@ -184,89 +242,33 @@ def _pairs(items: list[str], what: str) -> dict[str, float]:
 
 # -- commands --------------------------------------------------------------------------------------
 def cmd_invert(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from engine.images import load_image, save_image
-    from engine.invert import invert
 
     bundle = _bundle(args)
+    _method(args, bundle)  # an unknown method fails before any image is read
+    cache = _cache(args)
     batch = Path(args.input).is_dir()
     files = input_images(args.input, own_suffix="_inverted" if args.out is None else None)
     if not batch:
         check_output(output_path(files[0], args.out, False, "_inverted"))
-    records, failures, taken = [], [], set()
-    for src in tqdm(files, desc=f"invert ({args.method})", disable=not batch or args.json, leave=False):
-        try:
-            dst = check_output(output_path(src, args.out, batch, "_inverted", taken))
-            result = invert(load_image(src), bundle, args.method, steps=args.inv_steps, seed=args.seed)
-            save_image(dst, result.reconstruction)
-            record = {"input": str(src), "output": str(dst), "code": str(dst.with_suffix(".json")),
-                      **_code_record(bundle, result)}
-            dst.with_suffix(".json").write_text(
-                json.dumps({k: record[k] for k in ("bundle", "attributes", "z", "y", "method")}) + "\n")
-        except BATCH_ERRORS as exc:
-            if not batch:
-                raise
-            skipped(src, exc, failures)
-            continue
-        records.append(record)
-    text = "\n".join(f"{r['input']} -> {r['output']} ({r['method']}, {r['seconds']:.2f} s)" for r in records)
-    if failures:
-        text += f"\n{len(failures)} of {len(files)} file(s) skipped (see above)"
+    taken: set[Path] = set()
+
+    def one(src: Path) -> dict[str, Any]:
+        dst = check_output(output_path(src, args.out, batch, "_inverted", taken))
+        result, cached = _invert(load_image(src), bundle, args, cache)
+        save_image(dst, result.reconstruction)
+        record = {"input": str(src), "output": str(dst), "code": str(dst.with_suffix(".json")),
+                  **_code_record(bundle, result), "cached": cached}
+        dst.with_suffix(".json").write_text(
+            json.dumps({k: record[k] for k in ("bundle", "attributes", "z", "y", "method")}) + "\n")
+        return record
+
+    records, failures = run_batch(files, batch, one, f"invert ({args.method})", args.json)
+    lines = [f"{r['input']} -> {r['output']} ({r['method']}, " + ("cached" if r["cached"] else f"{r['seconds']:.2f} s")
+             + ")" for r in records]
     summary = [{k: v for k, v in r.items() if k not in ("z",)} for r in records]
-    emit(args, {"results": summary, "failed": failures} if batch else summary[0], text)
+    emit(args, {"results": summary, "failed": failures} if batch else summary[0], batch_text(lines, failures, len(files)))
     return 1 if failures else 0
-
-
-def cmd_edit(args: argparse.Namespace) -> int:
-    from engine.edit import add_change, apply_vector, render, set_attributes
-    from engine.errors import FacetError
-    from engine.images import save_image
-
-    bundle = _bundle(args)
-    dials, vectors = _pairs(args.set, "--set"), _pairs(args.vector, "--vector")
-    outside = [f"{n}={v:g}" for n, v in dials.items() if not -1.0 <= v <= 1.0]
-    if outside:
-        raise FacetError(f"--set {', '.join(outside)}: attribute dials go from -1 to 1")
-    check_photo_flags(args)
-    check_output(args.out)
-    if args.photo:
-        return _edit_photo(args, bundle, dials, vectors)
-    code, result = _code_for(args.input, bundle, args)
-    edited = set_attributes(code, bundle, dials)
-    for name, strength in vectors.items():
-        edited = apply_vector(edited, bundle, name, strength)
-    image = render(bundle, edited)
-    kept = result is not None and not args.generated_face
-    if kept:  # the input face (as the model saw it) changed by what the edit changed; G(code) rendered the same
-        image = add_change(result.target, render(bundle, code), image)  # way as the edit, so no edit = the face
-    out = save_image(args.out, image)
-    emit(args, {"output": str(out), "set": dials, "vectors": vectors, "kept_face": kept, **edited.to_dict()},
-         f"wrote {out}")
-    return 0
-
-
-def _edit_photo(args: argparse.Namespace, bundle, dials: dict[str, float], vectors: dict[str, float]) -> int:
-    """``facet edit --photo``: invert each chosen face of the photo, edit it, paste it back (as the app does)."""
-    from engine.images import load_image, read_exif, save_image
-    from engine.ops import ApplyVector, SetAttribute
-    from engine.progress import drive
-
-    def ops(session, faces: list[int]) -> list:
-        for i in faces:
-            _run_with_bar(lambda progress, i=i: drive(session.invert_face_job(i, args.method, args.inv_steps, args.seed),
-                                                      progress), f"face {i}: invert ({args.method})", args.json)
-        return ([SetAttribute(i, n, v) for i in faces for n, v in dials.items()]
-                + [ApplyVector(i, n, v) for i in faces for n, v in vectors.items()])
-
-    photo, faces = edit_photo(load_image(args.input), ops, args.face, args.input, cgan=bundle,
-                              keep_face=not args.generated_face)
-    out = save_image(args.out, photo, exif=read_exif(args.input))
-    text = f"wrote {out} ({faces['edited']} face(s) edited)"
-    if not faces["detected"]:
-        text += "; no face was found, so the centre square was edited"
-    emit(args, {"output": str(out), "set": dials, "vectors": vectors, "faces": faces}, text)
-    return 0
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -280,8 +282,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise FacetError("--steps (faces in the strip) must be at least 2")
     check_output(args.out)
     bundle = _bundle(args)
-    a, _ = _code_for(args.a, bundle, args)
-    b, _ = _code_for(args.b, bundle, args)
+    cache = _cache(args)
+    a, _ = _code_for(args.a, bundle, args, cache=cache)
+    b, _ = _code_for(args.b, bundle, args, cache=cache)
     frames = [render(bundle, interpolate(a, b, t, args.mode)) for t in np.linspace(0.0, 1.0, args.frames)]
     out = save_image(args.out, np.concatenate(frames, axis=1))
     emit(args, {"output": str(out), "frames": args.frames, "mode": args.mode}, f"wrote {out} ({args.frames} faces)")
@@ -303,15 +306,25 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from engine.images import center_square, load_image, save_image
 
     bundle = _bundle(args)
-    out = check_output(output_path(Path(args.input), args.out, False, "_completed"))
-    image, mask = load_image(args.input), load_image(args.mask)
-    image = center_square(image, bundle.resolution)
-    mask = center_square(mask, bundle.resolution).mean(axis=2) / 255.0
-    result = _run_with_bar(lambda p: complete(bundle, image, mask, progress=p, steps=args.steps, seed=args.seed),
-                           "complete", args.json)
-    out = save_image(out, result.reconstruction)
-    emit(args, {"output": str(out), "seconds": round(result.seconds, 3), **result.code.to_dict()}, f"wrote {out}")
-    return 0
+    batch = Path(args.input).is_dir()
+    files = input_images(args.input, own_suffix="_completed" if args.out is None else None)
+    if not batch:
+        check_output(output_path(files[0], args.out, False, "_completed"))
+    mask = center_square(load_image(args.mask), bundle.resolution).mean(axis=2) / 255.0
+    taken: set[Path] = set()
+
+    def one(src: Path) -> dict[str, Any]:
+        out = check_output(output_path(src, args.out, batch, "_completed", taken))
+        image = center_square(load_image(src), bundle.resolution)
+        result = _run_with_bar(lambda p: complete(bundle, image, mask, progress=p, steps=args.steps, seed=args.seed),
+                               f"complete {src.name}", args.json or batch)
+        out = save_image(out, result.reconstruction)
+        return {"input": str(src), "output": str(out), "seconds": round(result.seconds, 3), **result.code.to_dict()}
+
+    records, failures = run_batch(files, batch, one, "complete", args.json)
+    emit(args, {"results": records, "failed": failures} if batch else records[0],
+         batch_text([f"wrote {r['output']}" for r in records], failures, len(files)))
+    return 1 if failures else 0
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
@@ -319,16 +332,29 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     from engine.images import load_image, save_image
 
     bundle = _bundle(args)
-    out = check_output(output_path(Path(args.input), args.out, False, "_upscaled"))
-    low = load_image(args.input)
-    result = _run_with_bar(lambda p: upscale(bundle, low, progress=p, steps=args.steps, seed=args.seed), "upscale", args.json)
-    out = save_image(out, result.reconstruction)
-    text = f"wrote {out} ({result.method})"
-    if result.method == "upscale x1":
-        text += (f"; the input is already {min(low.shape[:2])} px, at least the model's {bundle.resolution}: nothing to "
-                 "super-resolve, so this is its reconstruction at the model's resolution")
-    emit(args, {"output": str(out), "method": result.method, "seconds": round(result.seconds, 3)}, text)
-    return 0
+    batch = Path(args.input).is_dir()
+    files = input_images(args.input, own_suffix="_upscaled" if args.out is None else None)
+    if not batch:
+        check_output(output_path(files[0], args.out, False, "_upscaled"))
+    taken: set[Path] = set()
+
+    def one(src: Path) -> dict[str, Any]:
+        out = check_output(output_path(src, args.out, batch, "_upscaled", taken))
+        low = load_image(src)
+        result = _run_with_bar(lambda p: upscale(bundle, low, progress=p, steps=args.steps, seed=args.seed),
+                               f"upscale {src.name}", args.json or batch)
+        out = save_image(out, result.reconstruction)
+        text = f"wrote {out} ({result.method})"
+        if result.method == "upscale x1":
+            text += (f"; the input is already {min(low.shape[:2])} px, at least the model's {bundle.resolution}: "
+                     "nothing to super-resolve, so this is its reconstruction at the model's resolution")
+        return {"input": str(src), "output": str(out), "method": result.method,
+                "seconds": round(result.seconds, 3), "text": text}
+
+    records, failures = run_batch(files, batch, one, "upscale", args.json)
+    lines = [r.pop("text") for r in records]
+    emit(args, {"results": records, "failed": failures} if batch else records[0], batch_text(lines, failures, len(files)))
+    return 1 if failures else 0
 
 
 def _dataset(args: argparse.Namespace, bundle):

@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe setting, e.g. --set z_dim=128")
     p.add_argument("--config", metavar="FILE", help="JSON file with settings (flags override it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_flag(p)
+    add_device_flag(p, thread_cap=None)  # training may use every idle core
     p.set_defaults(device=None)
     add_json_flag(p)
     p.set_defaults(func=_train)

@@ -1,9 +1,13 @@
-"""``facet transfer`` (take attributes from an exemplar face) and ``facet dial`` (move them with prototypes).
+"""``facet transfer`` (take attributes from exemplar faces) and ``facet dial`` (move them with prototypes).
 
-SOURCE may be a folder (batch mode): every image in it is edited with the same exemplar or settings,
-which is encoded once. By default SOURCE is a face crop and the result is the bundle's crop (centre square of
-the input). With ``--photo`` SOURCE is a whole photo: its faces are found, aligned, edited and pasted back at
-the photo's full resolution, exactly as the app does (:class:`engine.session.EditSession`).
+SOURCE may be a folder (batch mode): every image in it is edited with the same exemplars or settings, which
+are encoded once. By default SOURCE is a face crop: its centre square, kept at its own size (never smaller
+than the bundle's crop resolution). With ``--photo`` SOURCE is a whole photo: its faces are found, aligned,
+edited and pasted back at the photo's full resolution, exactly as the app does (:class:`engine.session.EditSession`).
+
+Several exemplars in one call: ``facet transfer SOURCE --exemplar glasses.png Eyeglasses --exemplar smile.png
+Smiling,Bangs`` takes each exemplar's attributes from it (an attribute from one exemplar only); the short form
+``facet transfer SOURCE EXEMPLAR --attributes A,B`` is one exemplar.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import argparse
 from pathlib import Path
 
 from engine.cli.common import (
-    BATCH_ERRORS,
     add_device_flag,
     add_json_flag,
     add_photo_flags,
@@ -20,18 +23,32 @@ from engine.cli.common import (
     check_photo_flags,
     edit_photo,
     emit,
+    face_crop,
     input_images,
     output_path,
-    skipped,
+    run_batch,
 )
+from engine.errors import FacetError
+
+TRANSFER_EPILOG = """\
+examples:
+  facet transfer face.png glasses.png --attributes Eyeglasses --bundle BUNDLE
+  facet transfer photo.jpg --photo --bundle BUNDLE \\
+      --exemplar glasses.png Eyeglasses --exemplar smiling.png Smiling,Bangs
+Each attribute is taken from one exemplar; all of them are exchanged in one decoder pass (one operation per
+exemplar with --photo, as the app stacks them)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("transfer", help="give a face the attributes of an exemplar face (ELEGANT)")
+    p = subparsers.add_parser("transfer", help="give a face the attributes of one or more exemplar faces (ELEGANT)",
+                              epilog=TRANSFER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="face image, or a folder of them (batch mode)")
-    p.add_argument("exemplar", help="face image that has (or, to remove, lacks) the attributes")
+    p.add_argument("exemplar", nargs="?", help="face image that has (or, to remove, lacks) the attributes given with "
+                                               "--attributes")
+    p.add_argument("--attributes", help="comma-separated attribute names to take from EXEMPLAR, e.g. Smiling,Eyeglasses")
+    p.add_argument("--exemplar", dest="exemplars", action="append", nargs=2, default=[], metavar=("IMAGE", "ATTRS"),
+                   help="another exemplar and the comma-separated attributes to take from it (repeatable)")
     p.add_argument("--bundle", required=True, help="an ELEGANT model bundle folder")
-    p.add_argument("--attributes", required=True, help="comma-separated attribute names, e.g. Smiling,Eyeglasses")
     p.add_argument("--strength", type=float, default=1.0, help="0 = unchanged, 1 = exemplar's (up to 1.5)")
     p.add_argument("-o", "--output", help="output image (one source) or folder (batch)")
     add_photo_flags(p)
@@ -77,7 +94,7 @@ def _load(args: argparse.Namespace):
     return load_bundle(args.bundle, pick_device(args.device))
 
 
-def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
+def _run_batch(args: argparse.Namespace, suffix: str, edit, ops, extra: dict | None = None) -> int:
     """Edit and save every source image; prints one line or JSON.
 
     A face crop goes through ``edit(code) -> uint8``; with ``--photo`` a photo's chosen faces get
@@ -85,7 +102,6 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     """
     from engine import transfer as T
     from engine.images import load_image, read_exif, save_image
-    from engine.progress import Step, tqdm_progress
 
     bundle = args.bundle_obj
     check_photo_flags(args)
@@ -93,28 +109,19 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     sources = input_images(args.source, own_suffix=suffix if args.output is None else None)
     if not batch:
         check_output(output_path(sources[0], args.output, False, suffix))
-    progress, close = tqdm_progress(args.command, disable=args.quiet or args.json or not batch)
-    written: list[str] = []
-    failures: list[dict[str, str]] = []
-    faces: dict[str, dict[str, int]] = {}
+    faces: dict[str, dict] = {}
     taken: set[Path] = set()
-    try:
-        for n, src in enumerate(sources):
-            try:
-                out = check_output(output_path(src, args.output, batch, suffix, taken))
-                if args.photo:
-                    image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
-                else:
-                    image = edit(T.encode(bundle, load_image(src)))
-                save_image(out, image, exif=read_exif(src) if args.photo else None)  # a photo keeps its metadata
-                written.append(str(out))
-            except BATCH_ERRORS as exc:
-                if not batch:
-                    raise
-                skipped(src, exc, failures)
-            progress(Step(n + 1, len(sources), src.name))
-    finally:
-        close()
+
+    def one(src: Path) -> str:
+        out = check_output(output_path(src, args.output, batch, suffix, taken))
+        if args.photo:
+            image, faces[str(out)] = edit_photo(load_image(src), ops, args.face, src, elegant=bundle)
+        else:
+            image = edit(T.encode(bundle, face_crop(load_image(src), bundle.crop_resolution)))
+        save_image(out, image, exif=read_exif(src) if args.photo else None)  # a photo keeps its metadata
+        return str(out)
+
+    written, failures = run_batch(sources, batch, one, args.command, args.quiet or args.json)
     if not written:
         text = "no image written"
     else:
@@ -124,11 +131,41 @@ def _run_batch(args: argparse.Namespace, suffix: str, edit, ops) -> int:
     missed = sum(not f["detected"] for f in faces.values())
     if missed:
         text += f"\n(no face was found in {missed} photo(s): the centre square was edited instead)"
-    result = {"outputs": written, "failed": failures, "bundle": str(args.bundle), "resolution": bundle.resolution}
+    result = {"outputs": written, "failed": failures, "bundle": str(args.bundle), "resolution": bundle.resolution,
+              **(extra or {})}
     if args.photo:
         result["faces"] = faces
     emit(args, result, text)
     return 1 if failures else 0
+
+
+def _names(text: str) -> list[str]:
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+def exemplar_requests(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(exemplar image, attribute names) pairs from ``EXEMPLAR --attributes`` and every ``--exemplar IMAGE ATTRS``;
+    each attribute is taken from one exemplar only."""
+    pairs: list[tuple[str, list[str]]] = []
+    if args.exemplar is not None:
+        if not args.attributes:
+            raise FacetError(f"name the attributes to take from {args.exemplar} with --attributes, e.g. Smiling,Bangs")
+        pairs.append((args.exemplar, _names(args.attributes)))
+    elif args.attributes:
+        raise FacetError("--attributes names what to take from EXEMPLAR, but no exemplar was given "
+                         "(or use --exemplar IMAGE ATTRS)")
+    pairs += [(image, _names(attrs)) for image, attrs in args.exemplars]
+    if not pairs:
+        raise FacetError("give an exemplar: EXEMPLAR --attributes A,B, or --exemplar IMAGE ATTRS (repeatable)")
+    seen: dict[str, str] = {}
+    for image, names in pairs:
+        if not names:
+            raise FacetError(f"no attribute named to take from {image}")
+        for n in names:
+            if n in seen:
+                raise FacetError(f"{n} is taken from two exemplars ({seen[n]} and {image}): take it from one")
+            seen[n] = image
+    return pairs
 
 
 def _transfer(args: argparse.Namespace) -> int:
@@ -136,19 +173,25 @@ def _transfer(args: argparse.Namespace) -> int:
     from engine.images import load_image
 
     args.bundle_obj = bundle = _load(args)
-    names = [a.strip() for a in args.attributes.split(",") if a.strip()]
+    pairs = exemplar_requests(args)
+    names = [n for _, ns in pairs for n in ns]
     T.check_request(bundle, names, args.strength)  # bad names/strength fail before any image is read
-    image = load_image(args.exemplar)
-    exemplar = None if args.photo else T.encode(bundle, image)
+    images = [load_image(path) for path, _ in pairs]
+    codes = None if args.photo else [T.encode(bundle, image) for image in images]
+
+    def edit(code) -> object:  # every exchanged block at once, one decoder pass
+        targets = [c.block(bundle.attributes.index(n)) for c, (_, ns) in zip(codes, pairs, strict=True) for n in ns]
+        return T.render(bundle, code, T.exchanged_latent(bundle, code, targets, names, args.strength)).image
 
     def ops(session, faces: list[int]) -> list:
         from engine.ops import TransferFromExemplar
 
-        ref = session.add_exemplar(image)  # aligned like the faces (a face crop stays as it is)
-        return [TransferFromExemplar(i, ref, tuple(names), args.strength) for i in faces]
+        refs = [session.add_exemplar(image) for image in images]  # aligned like the faces (a crop stays as it is)
+        return [TransferFromExemplar(i, ref, tuple(ns), args.strength)
+                for i in faces for ref, (_, ns) in zip(refs, pairs, strict=True)]
 
-    return _run_batch(args, "_transfer", lambda code: T.transfer_codes(bundle, code, exemplar, names, args.strength),
-                      ops)
+    extra = {"exemplars": [{"exemplar": str(path), "attributes": ns} for path, ns in pairs]}
+    return _run_batch(args, "_transfer", edit, ops, extra)
 
 
 def _dial(args: argparse.Namespace) -> int:

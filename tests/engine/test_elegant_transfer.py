@@ -270,19 +270,19 @@ def test_photo_mode_edits_the_face_in_place_at_full_resolution(photos, tmp_path,
     src, out = save_image(tmp_path / "photo.png", photo), tmp_path / "edited.png"
     assert main(["transfer", str(src), str(exemplar), "--bundle", str(elegant_path), "--attributes", "Blond_Hair,Smiling",
                  "--photo", "-o", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["faces"][str(out)] == {"found": 1, "edited": 1, "detected": 1}
+    assert json.loads(capsys.readouterr().out)["faces"][str(out)] == {"found": 1, "edited": 1, "detected": 1, "face": None}
     edited = load_image(out)
     assert edited.shape == photo.shape
     changed = np.abs(edited.astype(int) - photo.astype(int)).max(axis=2) > 0
     assert changed[70:150, 120:180].mean() > 0.5  # the face
     assert not changed[:, :60].any() and not changed[:, 240:].any() and not changed[:30].any()
     dial = tmp_path / "dial.png"
-    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo", "--face", "0",
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo", "--face", "1",
                  "-o", str(dial)]) == 0
     assert load_image(dial).shape == photo.shape and not np.array_equal(load_image(dial), photo)
     capsys.readouterr()
     assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--photo", "--face", "2"]) == 2
-    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--face", "0"]) == 2
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=-1", "--face", "1"]) == 2
     err = capsys.readouterr().err
     assert "--face 2, but 1 face(s) were found" in err and "use it with --photo" in err
     # a photo without a detectable face (a tiny synthetic one): its centre square is edited, and it says so
@@ -324,3 +324,72 @@ def test_a_bundle_of_the_wrong_family_is_named(elegant_path, tiny_cgan_bundle, t
     assert "an 'elegant' bundle is needed, this one is 'cgan'" in capsys.readouterr().err
     assert main(["invert", face, "--bundle", str(elegant_path), "-o", str(tmp_path / "i.png")]) == 2
     assert "needs a 'cgan' bundle" in capsys.readouterr().err
+
+
+def test_transfer_takes_several_exemplars_in_one_call(elegant_path, photos, synthetic_dataset, tmp_path, capsys):
+    """--exemplar IMAGE ATTRS (repeatable): each attribute from its own exemplar, in one decoder pass."""
+    folder, exemplar = photos
+    other = save_image(tmp_path / "other.png", synthetic_dataset.item_uint8(4)[0])
+    b = load_bundle(elegant_path)
+    out = tmp_path / "two.png"
+    assert main(["transfer", str(folder / "face0.png"), str(exemplar), "--attributes", "Smiling",
+                 "--exemplar", str(other), "Bangs,Eyeglasses", "--bundle", str(elegant_path), "--strength", "0.9",
+                 "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exemplars"] == [{"exemplar": str(exemplar), "attributes": ["Smiling"]},
+                                   {"exemplar": str(other), "attributes": ["Bangs", "Eyeglasses"]}]
+    source, a, c = (T.encode(b, load_image(p)) for p in (folder / "face0.png", exemplar, other))
+    blocks = [a.block(b.attributes.index("Smiling")), c.block(b.attributes.index("Bangs")),
+              c.block(b.attributes.index("Eyeglasses"))]
+    latent = T.exchanged_latent(b, source, blocks, ["Smiling", "Bangs", "Eyeglasses"], 0.9)
+    assert np.array_equal(load_image(out), T.render(b, source, latent).image)
+    # the same without the positional exemplar: only --exemplar options
+    assert main(["transfer", str(folder / "face0.png"), "--exemplar", str(exemplar), "Smiling", "--exemplar",
+                 str(other), "Bangs,Eyeglasses", "--bundle", str(elegant_path), "--strength", "0.9",
+                 "-o", str(tmp_path / "same.png")]) == 0
+    assert np.array_equal(load_image(tmp_path / "same.png"), load_image(out))
+    capsys.readouterr()
+    for argv, message in (
+        (["--exemplar", str(exemplar), "Smiling", "--exemplar", str(other), "Smiling"], "taken from two exemplars"),
+        ([str(exemplar)], "with --attributes"),
+        (["--attributes", "Smiling"], "no exemplar was given"),
+        ([], "give an exemplar"),
+    ):
+        assert main(["transfer", str(folder / "face0.png"), *argv, "--bundle", str(elegant_path)]) == 2, argv
+        assert message in capsys.readouterr().err
+
+
+def test_several_exemplars_in_photo_mode_are_one_operation_each(photos, synthetic_dataset, tmp_path, capsys):
+    from pathlib import Path
+
+    from tests.engine.test_session import make_elegant_bundle
+
+    elegant_path = make_elegant_bundle(tmp_path / "random")
+    _, exemplar = photos
+    other = save_image(tmp_path / "other.png", synthetic_dataset.item_uint8(4)[0])
+    astronaut = load_image(Path(__file__).parents[2] / "resources" / "samples" / "astronaut.png")
+    photo = np.full((240, 300, 3), 90, np.uint8)
+    photo[40:200, 70:230] = astronaut
+    src = save_image(tmp_path / "photo.png", photo)
+    common = [str(src), "--bundle", str(elegant_path), "--photo", "--face", "1"]
+    assert main(["transfer", *common, "--exemplar", str(exemplar), "Smiling", "--exemplar", str(other), "Blond_Hair",
+                 "-o", str(tmp_path / "both.png")]) == 0
+    assert main(["transfer", *common, "--exemplar", str(exemplar), "Smiling", "-o", str(tmp_path / "one.png")]) == 0
+    both, one = load_image(tmp_path / "both.png"), load_image(tmp_path / "one.png")
+    assert both.shape == photo.shape and not np.array_equal(both, one) and not np.array_equal(one, photo)
+    assert main(["transfer", *common[:-2], "--face", "0", "--exemplar", str(exemplar), "Smiling"]) == 2
+    assert "numbered from 1, left to right" in capsys.readouterr().err
+
+
+def test_a_face_crop_without_photo_keeps_its_size(elegant_path, photos, tmp_path):
+    """A non-square image's centre square is the face at its own size, not shrunk to the model's 32 px."""
+    from engine.images import resize
+
+    folder, _ = photos
+    big = resize(load_image(folder / "face0.png"), (64, 64))
+    wide = np.concatenate([np.zeros((64, 8, 3), np.uint8), big, np.zeros((64, 8, 3), np.uint8)], axis=1)
+    src = save_image(tmp_path / "wide.png", wide)
+    assert main(["dial", str(src), "--bundle", str(elegant_path), "--set", "Smiling=1", "-o", str(tmp_path / "d.png")]) == 0
+    b = load_bundle(elegant_path)
+    assert np.array_equal(load_image(tmp_path / "d.png"), T.dial(b, big, {"Smiling": 1}))  # 64 px, as the crop
+    assert load_image(tmp_path / "d.png").shape == (64, 64, 3)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.cli import face as face_cli
+from engine.errors import FacetError
 from engine.face import align_face, detect_faces, paste_back, paste_region
 from engine.images import load_image
 from tests.helpers import FIXTURES, require
@@ -110,3 +111,58 @@ def test_align_refuses_a_bad_box_or_resolution(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["align", photo, "-o", out, "--resolution", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def _two_faces(folder):
+    """A small face on the left and a larger one on the right: the detector finds the right one first."""
+    from engine.images import resize, save_image
+
+    astronaut = load_image(require(FIXTURES / "exif_orientation_1.jpg"))
+    photo = np.full((300, 620, 3), 90, np.uint8)
+    photo[50:250, 20:220] = resize(astronaut, (200, 200))
+    photo[22:278, 340:596] = astronaut
+    return save_image(folder / "two.png", photo)
+
+
+def test_detect_numbers_faces_from_one_left_to_right(tmp_path, capsys):
+    src = _two_faces(tmp_path)
+    assert detect_faces(load_image(src))[0].box[0] > 300  # largest first is the right-hand face
+    assert run("detect", str(src), "--json") == 0
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    assert [f["face"] for f in faces] == [1, 2] and faces[0]["box"][0] < 220 < 340 < faces[1]["box"][0]
+    assert run("detect", str(src)) == 0
+    out = capsys.readouterr().out
+    assert "[1] box (" in out and "[2] box (" in out and "numbered from 1, left to right" in out
+    assert run("align", str(src), "-o", str(tmp_path / "left.png"), "--face", "1", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["face"] == 1 and report["detection"]["box"][0] < 220
+    with pytest.raises(FacetError, match="numbered from 1, left to right"):
+        run("align", str(src), "-o", str(tmp_path / "x.png"), "--face", "0")
+    with pytest.raises(FacetError, match="--face 3, but 2 face"):
+        run("align", str(src), "-o", str(tmp_path / "x.png"), "--face", "3")
+
+
+def test_detect_and_align_take_a_folder(tmp_path, capsys):
+    from engine.cli import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("exif_orientation_1.jpg", "no_face_gradient.png", "truncated_half.jpg"):
+        shutil.copy(require(FIXTURES / name), folder / name)
+    rc = main(["detect", str(folder), "--json"])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert rc == 1  # a file failed (and a photo had no face)
+    assert [f["input"] for f in report["failed"]] == [str(folder / "truncated_half.jpg")]
+    assert {r["photo"].rsplit("/", 1)[-1]: len(r["faces"]) for r in report["results"]} == \
+        {"exif_orientation_1.jpg": 1, "no_face_gradient.png": 0}
+    assert "skipped" in captured.err and "truncated_half.jpg" in captured.err
+    (folder / "truncated_half.jpg").unlink()
+    (folder / "no_face_gradient.png").unlink()
+    assert main(["detect", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["align", str(folder), "-o", str(tmp_path / "crops"), "--resolution", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["failed"] == []
+    assert load_image(tmp_path / "crops" / "exif_orientation_1_aligned.png").shape == (64, 64, 3)
+    assert main(["align", str(folder), "--box", "0", "0", "50", "50"]) == 2
+    assert "one photo, not a folder" in capsys.readouterr().err

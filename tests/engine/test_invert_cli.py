@@ -15,6 +15,12 @@ from engine.images import load_image, save_image
 from engine.invert.core import tensor_to_image
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Inversions are cached under $FACET_STUDIO_HOME: each test gets its own, never the user's."""
+    monkeypatch.setenv("FACET_STUDIO_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture(scope="module")
 def faces(tiny_cgan_bundle, tmp_path_factory):
     bundle = load_bundle(tiny_cgan_bundle)
@@ -125,12 +131,12 @@ def test_edit_photo_inverts_the_face_and_pastes_it_back(tiny_cgan_bundle, tmp_pa
     src, out = save_image(tmp_path / "photo.png", photo), tmp_path / "edited.png"
     assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling=-1",
                  "--photo", "-o", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["faces"] == {"found": 1, "edited": 1, "detected": 1}
+    assert json.loads(capsys.readouterr().out)["faces"] == {"found": 1, "edited": 1, "detected": 1, "face": None}
     edited = load_image(out)
     changed = np.abs(edited.astype(int) - photo.astype(int)).max(axis=2) > 0
     assert edited.shape == photo.shape and changed[70:150, 120:180].mean() > 0.5
     assert not changed[:, :60].any() and not changed[:, 240:].any()
-    assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--set", "Smiling=-1", "--face", "0",
+    assert main(["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--set", "Smiling=-1", "--face", "1",
                  "-o", str(out)]) == 2
     assert "use it with --photo" in capsys.readouterr().err
 
@@ -228,3 +234,225 @@ def test_a_code_file_that_is_a_fifo_does_not_hang(tiny_cgan_bundle, tmp_path, ca
     argv = ["edit", str(tmp_path / "pipe.json"), "--bundle", str(tiny_cgan_bundle), "-o", str(tmp_path / "e.png")]
     assert guarded(main, argv) == 2
     assert "FIFO" in capsys.readouterr().err
+
+
+# -- the inversion cache, batches, saved codes, threads, face numbers (issue 23, issue 22 items 7 and 18) -----
+def _two_faces(folder):
+    """A photo with a small face on the left and a larger one on the right (detected largest first)."""
+    from pathlib import Path
+
+    from engine.images import resize
+
+    astronaut = load_image(Path(__file__).parents[2] / "resources" / "samples" / "astronaut.png")
+    photo = np.full((240, 460, 3), 90, np.uint8)
+    photo[60:180, 20:140] = resize(astronaut, (120, 120))
+    photo[40:200, 280:440] = astronaut
+    return save_image(folder / "two.png", photo), photo
+
+
+@pytest.fixture
+def count_inversions(monkeypatch):
+    """How many times an inversion actually ran (the CLI and the session both go through invert_job)."""
+    import engine.invert
+    import engine.invert.api
+
+    calls = []
+    real = engine.invert.api.invert_job
+
+    def counted(*a, **k):
+        calls.append(a[2] if len(a) > 2 else k.get("method"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine.invert, "invert_job", counted)
+    monkeypatch.setattr(engine.invert.api, "invert_job", counted)
+    return calls
+
+
+def test_a_second_photo_edit_takes_the_inversion_from_the_cache(tiny_cgan_bundle, tmp_path, capsys, count_inversions):
+    src, photo = _two_faces(tmp_path)
+    argv = ["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--method", "optimize", "--steps", "3", "--photo",
+            "--json"]
+    assert main([*argv, "--set", "Smiling=1", "-o", str(tmp_path / "a.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] == 0 and len(count_inversions) == 2
+    entries = list((tmp_path / "home" / "cache" / "inversions").glob("*.npz"))
+    assert len(entries) == 2  # one per face, in the user cache folder
+    assert main([*argv, "--set", "Smiling=1", "-o", str(tmp_path / "b.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] == 2 and len(count_inversions) == 2  # nothing inverted
+    np.testing.assert_array_equal(load_image(tmp_path / "a.png"), load_image(tmp_path / "b.png"))
+    assert main([*argv, "--set", "Smiling=-1", "-o", str(tmp_path / "c.png")]) == 0  # another edit: still cached
+    assert json.loads(capsys.readouterr().out)["cached"] == 2 and len(count_inversions) == 2
+    assert main([*argv, "--seed", "1", "-o", str(tmp_path / "d.png")]) == 0  # other settings: another inversion
+    assert json.loads(capsys.readouterr().out)["cached"] == 0 and len(count_inversions) == 4
+
+
+def test_no_cache_inverts_again_and_keeps_nothing(tiny_cgan_bundle, faces, tmp_path, capsys, count_inversions):
+    _, paths = faces
+    argv = ["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--json",
+            "-o", str(tmp_path / "e.png")]
+    for _ in range(2):
+        assert main([*argv, "--no-cache"]) == 0
+        assert json.loads(capsys.readouterr().out)["cached"] is False
+    assert len(count_inversions) == 2 and not (tmp_path / "home").exists()
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] is False
+    assert main(argv) == 0  # a face crop is cached too
+    assert json.loads(capsys.readouterr().out)["cached"] is True
+    assert len(count_inversions) == 3
+    # `facet invert` fills and reads the same cache
+    assert main(["invert", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--json",
+                 "-o", str(tmp_path / "i.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] is True and len(count_inversions) == 3
+
+
+def test_a_damaged_or_foreign_cache_entry_is_a_miss_and_goes(tiny_cgan_bundle, faces, tmp_path, capsys,
+                                                             count_inversions):
+    _, paths = faces
+    argv = ["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--json",
+            "-o", str(tmp_path / "e.png")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    (entry,) = (tmp_path / "home" / "cache" / "inversions").glob("*.npz")
+    np.savez(entry, z=np.array([object()], dtype=object), y=np.zeros(5), reconstruction=np.zeros(1), meta=np.array("{}"))
+    assert main(argv) == 0  # an object array would need unpickling: never loaded, inverted again
+    assert json.loads(capsys.readouterr().out)["cached"] is False and len(count_inversions) == 2
+    entry.write_bytes(b"PK\x03\x04 cut short")
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] is False and len(count_inversions) == 3
+    assert main(argv) == 0  # the fresh entry written over it is used again
+    assert json.loads(capsys.readouterr().out)["cached"] is True and len(count_inversions) == 3
+
+
+def test_the_cache_keeps_to_its_budget_dropping_the_least_recently_used(tiny_cgan_bundle, tmp_path):
+    import os
+
+    from engine.cache import InversionCache, inversion_key
+    from engine.invert import LatentCode
+
+    bundle = load_bundle(tiny_cgan_bundle)
+    cache = InversionCache(tmp_path / "c", max_bytes=10**9)
+    code, rec = LatentCode(np.zeros(32), np.zeros(5)), np.zeros((32, 32, 3), np.uint8)
+    keys = [inversion_key(np.full((4, 4, 3), i, np.uint8), bundle, "encoder", None, 0) for i in range(4)]
+    assert len(set(keys)) == 4 and inversion_key(np.zeros((4, 4, 3), np.uint8), bundle, "encoder", 5, 0) != keys[0]
+    for n, key in enumerate(keys):
+        assert cache.put(key, code, rec, "encoder")
+        os.utime(cache._path(key), (1000 + n, 1000 + n))  # written in this order, a second apart
+    assert cache.get(keys[0], bundle) is not None  # used: now the most recent
+    size = cache._path(keys[0]).stat().st_size
+    cache.max_bytes = 2 * size
+    assert cache.evict() == 2
+    assert [cache.get(k, bundle) is not None for k in keys] == [True, False, False, True]
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert not InversionCache(blocked / "c").put(keys[0], code, rec, "encoder")  # an unwritable cache is no error
+
+
+def test_edit_takes_a_folder_skips_a_bad_file_and_lists_it(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in paths:
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    argv = ["edit", str(folder), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling=1", "--json"]
+    rc = main([*argv, "-o", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert rc == 1 and [f["input"] for f in report["failed"]] == [str(folder / "broken.jpg")]
+    assert "skipped" in captured.err and "broken.jpg" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["face0_edited.png", "face1_edited.png"]
+    assert [r["kept_face"] for r in report["results"]] == [True, True]
+    for _ in range(2):  # next to the inputs; a second run does not edit its own outputs
+        assert main(argv) == 1
+    capsys.readouterr()
+    assert sorted(p.name for p in folder.glob("*_edited*")) == ["face0_edited.png", "face1_edited.png"]
+
+
+def test_a_saved_code_is_edited_with_the_photos_own_face_kept(tiny_cgan_bundle, faces, tmp_path, capsys,
+                                                              count_inversions):
+    from engine.edit import add_change, render, set_attributes
+    from engine.invert import LatentCode
+
+    _, paths = faces
+    b = str(tiny_cgan_bundle)
+    bundle = load_bundle(tiny_cgan_bundle)
+    assert main(["invert", str(paths[1]), "--bundle", b, "--method", "encoder", "--no-cache",
+                 "-o", str(tmp_path / "a.png")]) == 0
+    count_inversions.clear()
+    capsys.readouterr()
+    code = LatentCode.from_dict(json.loads((tmp_path / "a.json").read_text()))
+    assert main(["edit", str(paths[0]), "--code", str(tmp_path / "a.json"), "--bundle", b, "--set", "Smiling=1",
+                 "-o", str(tmp_path / "e.png"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kept_face"] is True and count_inversions == []
+    expected = add_change(load_image(paths[0]), render(bundle, code),
+                          render(bundle, set_attributes(code, bundle, {"Smiling": 1})))
+    np.testing.assert_array_equal(load_image(tmp_path / "e.png"), expected)
+    src, _ = _two_faces(tmp_path)
+    argv = ["edit", str(src), "--code", str(tmp_path / "a.json"), "--bundle", b, "--photo", "-o", str(tmp_path / "p.png")]
+    assert main(argv) == 2
+    assert "pick one with --face N" in capsys.readouterr().err
+    assert main([*argv, "--face", "2", "--set", "Smiling=1"]) == 0 and count_inversions == []
+    assert main(["edit", str(tmp_path), "--code", str(tmp_path / "a.json"), "--bundle", b]) == 2
+    assert "not the folder" in capsys.readouterr().err
+
+
+def test_a_square_face_crop_keeps_its_size(tiny_cgan_bundle, faces, tmp_path, capsys):
+    """Without --photo a crop larger than the model's 32 px is edited at its own size, not shrunk."""
+    from engine.images import resize
+
+    _, paths = faces
+    big = save_image(tmp_path / "big.png", resize(load_image(paths[0]), (96, 96)))
+    argv = ["edit", str(big), "--bundle", str(tiny_cgan_bundle), "--method", "encoder"]
+    assert main([*argv, "-o", str(tmp_path / "same.png")]) == 0  # no edit: the crop itself, bit for bit
+    np.testing.assert_array_equal(load_image(tmp_path / "same.png"), load_image(big))
+    assert main([*argv, "--set", "Smiling=1", "-o", str(tmp_path / "e.png")]) == 0
+    edited = load_image(tmp_path / "e.png")
+    assert edited.shape == (96, 96, 3) and np.abs(edited.astype(int) - load_image(big).astype(int)).mean() > 0.2
+    wide = np.concatenate([np.zeros((96, 16, 3), np.uint8), load_image(big), np.zeros((96, 16, 3), np.uint8)], axis=1)
+    assert main([*argv[:1], str(save_image(tmp_path / "wide.png", wide)), *argv[2:], "-o", str(tmp_path / "w.png")]) == 0
+    np.testing.assert_array_equal(load_image(tmp_path / "w.png"), load_image(big))  # its centre square
+    assert main([*argv, "--generated-face", "-o", str(tmp_path / "g.png")]) == 0
+    assert load_image(tmp_path / "g.png").shape == (32, 32, 3)  # the generator's own face
+
+
+def test_faces_are_numbered_from_one_left_to_right(tiny_cgan_bundle, tmp_path, capsys):
+    src, photo = _two_faces(tmp_path)
+    argv = ["edit", str(src), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--set", "Smiling=-1",
+            "--photo", "--json"]
+    assert main([*argv, "--face", "1", "-o", str(tmp_path / "left.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == {"found": 2, "edited": 1, "detected": 1, "face": 1}
+    changed = np.abs(load_image(tmp_path / "left.png").astype(int) - photo.astype(int)).max(axis=2) > 0
+    assert changed[:, :200].any() and not changed[:, 200:].any()  # face 1 is the small face on the left
+    rc = main([*argv, "--face", "0", "-o", str(tmp_path / "x.png")])
+    captured = capsys.readouterr()
+    assert rc == 2 and "faces are numbered from 1, left to right" in captured.err
+    assert "numbered from 1" in json.loads(captured.out)["error"]
+    assert main([*argv, "--face", "3", "-o", str(tmp_path / "x.png")]) == 2
+    assert "--face 3, but 2 face(s) were found" in capsys.readouterr().err
+
+
+def test_threads_option_and_a_default_that_leaves_a_busy_machine_alone(tiny_cgan_bundle, faces, tmp_path,
+                                                                       monkeypatch, capsys):
+    import engine.invert
+    from engine.cli.common import default_threads
+
+    assert default_threads(cores=2, load=0.0) == 1  # one core left to the rest of the machine
+    assert default_threads(cores=8, load=0.3) == 4  # at most 4
+    assert default_threads(cores=8, load=5.5) == 2  # only the cores the load leaves idle
+    assert default_threads(cores=8, load=9.0) == 1 and default_threads(cores=1, load=0.0) == 1
+    assert default_threads(cap=None, cores=16, load=0.0) == 15  # training: every idle core
+    seen = []
+    real = engine.invert.invert
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine.invert, "invert", spy)
+    before = torch.get_num_threads()
+    _, paths = faces
+    assert main(["invert", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--method", "encoder", "--threads", "3",
+                 "--no-cache", "-o", str(tmp_path / "a.png")]) == 0
+    assert seen == [3] and torch.get_num_threads() == before  # set for the command, put back after
+    with pytest.raises(SystemExit):
+        main(["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--threads", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
