@@ -155,3 +155,27 @@ def _realism(features: FeatureSpace, layout: str, faces: np.ndarray, faces_layou
     if not scores:
         return None, None, 0
     return float(np.mean(scores)), float(np.mean(floors)), int(min(sizes))
+
+
+def report_dict(r: AttributeReport) -> dict:
+    """One attribute's numbers as plain JSON (manifests, model cards); None where a measure does not apply."""
+    def num(v, digits: int = 3):
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else round(float(v), digits)
+
+    loc, ident = r.locality, r.identity
+    return {"adds": r.n_add, "removes": r.n_remove, "added": num(r.added), "removed": num(r.removed),
+            "present": num(r.present), "others_unchanged": num(r.others_unchanged),
+            "outside_mean_abs": num(loc and loc.mean_abs, 2), "outside_changed_pct": num(loc and 100 * loc.changed, 2),
+            "frechet": num(r.realism, 1), "frechet_floor": num(r.realism_floor, 1),
+            "same_person_pct": num(ident and 100 * ident.same_person, 1),
+            "identity_distance": num(ident and ident.mean_distance)}
+
+
+def summary(rows: dict[str, dict]) -> dict:
+    """The mean of every number over attributes (each measure over the attributes it applies to)."""
+    keys = [k for k in next(iter(rows.values()), {}) if k not in ("adds", "removes")]
+    out = {}
+    for k in keys:
+        vals = [row[k] for row in rows.values() if row.get(k) is not None]
+        out[k] = round(float(np.mean(vals)), 3) if vals else None
+    return out

@@ -61,6 +61,32 @@ def _extra_tensors(manifest: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+#: The edit-quality columns (engine.edit_eval.report_dict keys) and their headings.
+EDIT_COLUMNS = {"present": "present afterwards", "others_unchanged": "others unchanged",
+                "outside_mean_abs": "outside: mean abs change", "outside_changed_pct": "outside: % > 8 levels",
+                "frechet": "Frechet", "frechet_floor": "floor (real vs real)", "same_person_pct": "same person %",
+                "identity_distance": "identity distance"}
+
+
+def _edit_quality(quality: Mapping[str, Any]) -> list[str]:
+    """Tables of success, locality, realism and identity per edit mode (``engine.edit_eval``)."""
+    lines = ["", "## Edit quality (engine.edit_eval; bench/edit_quality.py)", "",
+             "Success judged by the attribute classifier; locality outside the attribute's region (Male and Young "
+             "are global); realism as the Frechet distance to real held-out faces with the attribute, next to the "
+             "floor of two real sets; identity by dlib's face-recognition network (same person below 0.6).", ""]
+    for mode, rows in quality.items():
+        if not isinstance(rows, Mapping) or not rows:
+            continue
+        lines += [f"**{mode}**", "", "| attribute | " + " | ".join(EDIT_COLUMNS.values()) + " |",
+                  "|---|" + "---|" * len(EDIT_COLUMNS)]
+        for name, row in rows.items():
+            if isinstance(row, Mapping):
+                cells = ["–" if row.get(k) is None else _fmt(row.get(k)) for k in EDIT_COLUMNS]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def render_model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None = None) -> str:
     """Markdown model card for a bundle manifest; ``metrics`` defaults to ``manifest["metrics"]``."""
     metrics = dict(manifest.get("metrics", {}) if metrics is None else metrics)
@@ -96,8 +122,11 @@ def render_model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | 
                 if isinstance(info, Mapping) and info.get("command")]
     if commands:
         lines += ["", "Commands:", "", "```", *commands, "```"]
+    quality = metrics.pop("edit_quality", None)
     lines += ["", "## Metrics (on the held-out validation faces)", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()] or [f"| (none) | {NOT_MEASURED} |"]
+    if isinstance(quality, Mapping):
+        lines += _edit_quality(quality)
     lines += ["", "Frechet distances use the project's own classifier features, so they compare our models with "
               "each other, not with published FID values.", ""]
     return "\n".join(lines)
