@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> str:
     from engine.bundle import load_bundle
     from engine.edit_eval import evaluate, model_layout
     from engine.edit_quality import FeatureSpace, IdentityJudge
+    from engine.transfer import is_masked
 
     torch.set_num_threads(args.threads)
     faces, labels, files, attributes = eval_faces()
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> str:
     for path in args.models:
         bundle = load_bundle(path)
         for mode in args.modes:
+            if mode == "transfer-exemplar" and not is_masked(bundle):
+                continue  # only a masked model says where to take the exemplar's pixels
             t = time.perf_counter()
             reports = evaluate(bundle, judge, faces, labels, attributes, sources, pool, mode=mode,
                                strength=args.strength, per_direction=args.per_direction, features=features,
@@ -136,7 +139,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=[str(NAMES / "elegant64")])
     p.add_argument("--classifier", default=str(NAMES / "classifier64"))
-    p.add_argument("--modes", nargs="+", default=["transfer", "dial"], choices=["transfer", "dial"])
+    p.add_argument("--modes", nargs="+", default=["transfer", "dial"], choices=["transfer", "dial", "transfer-exemplar"],
+                   help="transfer-exemplar: masked models taking the exemplar's own pixels inside the mask")
     p.add_argument("--n", type=int, default=200, help="held-out source faces")
     p.add_argument("--per-direction", type=int, default=100, help="at most this many adds and removes per attribute")
     p.add_argument("--strength", type=float, default=1.0)

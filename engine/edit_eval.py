@@ -33,7 +33,8 @@ from engine.edit_quality import (
 )
 from engine.face.layout import convert_crop, get_layout
 
-MODES = ("transfer", "dial")
+#: transfer-exemplar: a transfer that takes the exemplar's own pixels inside the mask (masked models)
+MODES = ("transfer", "dial", "transfer-exemplar")
 
 
 @dataclass
@@ -78,8 +79,10 @@ class _Edits:
         return self._codes[i]
 
     def edit(self, mode: str, name: str, source: int, target: int | None, value: float) -> np.ndarray:
-        if mode == "transfer":
-            return self.T.transfer_codes(self.bundle, self.code(source), self.code(target), [name], abs(value))
+        if mode.startswith("transfer"):
+            content = "exemplar" if mode == "transfer-exemplar" else "model"
+            return self.T.transfer_codes(self.bundle, self.code(source), self.code(target), [name], abs(value),
+                                         content=content)
         return self.T.dial_codes(self.bundle, self.code(source), {name: value})
 
 
@@ -113,8 +116,8 @@ def evaluate(bundle, judge, faces: np.ndarray, labels: np.ndarray, attributes: l
         pairs = []  # (source index, exemplar index or None, value)
         for srcs, exs, value in ((add_src, with_i, strength), (rem_src, without, -strength)):
             for k, s in enumerate(srcs):
-                pairs.append((int(s), int(exs[k % len(exs)]) if mode == "transfer" and len(exs) else None, value))
-        if mode == "transfer" and (not len(with_i) or not len(without)):
+                pairs.append((int(s), int(exs[k % len(exs)]) if mode != "dial" and len(exs) else None, value))
+        if mode != "dial" and (not len(with_i) or not len(without)):
             continue
         edited = [view.edit(mode, name, s, t, v) for s, t, v in pairs]
         after = decide(edited)

@@ -232,13 +232,50 @@ def exchanged_latent(
     return z
 
 
+CONTENTS = ("model", "exemplar")
+
+
 def transfer_codes(
-    bundle: Bundle, source: ElegantCode, exemplar: ElegantCode, attributes: Sequence[str], strength: Strength = 1.0
+    bundle: Bundle, source: ElegantCode, exemplar: ElegantCode, attributes: Sequence[str], strength: Strength = 1.0,
+    content: str = "model",
 ) -> np.ndarray:
-    """:func:`transfer` on already encoded faces (one decoder pass)."""
+    """:func:`transfer` on already encoded faces (one decoder pass).
+
+    ``content="exemplar"`` (masked models only): inside the mask the exemplar's own aligned pixels, not the
+    decoder's synthesis — its detail on the source's colours (:func:`exemplar_content`), so a frame or a
+    moustache is real texture at the crop's full resolution rather than a 128 px guess."""
     idx = _index(bundle, attributes)
     z = exchanged_latent(bundle, source, [exemplar.block(i) for i in idx], attributes, strength)
-    return render(bundle, source, z).image
+    rendering = render(bundle, source, z)
+    if content == "model":
+        return rendering.image
+    if content != "exemplar":
+        raise FacetError(f"content must be one of {', '.join(CONTENTS)}, not {content!r}")
+    if rendering.mask is None:
+        raise FacetError("taking the exemplar's own pixels needs a masked ELEGANT model (it says where to take them)")
+    src = to_uint8(source.image).astype(np.float32)
+    ex = exemplar_content(src, to_uint8(exemplar.image))
+    out = src + rendering.mask[..., None] * (ex - src)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def exemplar_content(source: np.ndarray, exemplar: np.ndarray, sigma: float = 0.04) -> np.ndarray:
+    """The exemplar (resized to the source) with its low frequencies replaced by the source's: its detail — the
+    edges of a frame, the hairs of a moustache — in the source's light and skin tone. ``sigma`` is the Gaussian
+    that separates them, as a fraction of the side. float32 (S, S, 3)."""
+    from PIL import Image, ImageFilter
+
+    side = source.shape[0]
+    ex = Image.fromarray(np.ascontiguousarray(exemplar))
+    if ex.size != (side, side):
+        ex = ex.resize((side, side), Image.Resampling.LANCZOS)
+    radius = max(sigma * side, 0.5)
+
+    def low(image: Image.Image) -> np.ndarray:
+        return np.asarray(image.filter(ImageFilter.GaussianBlur(radius)), np.float32)
+
+    src_img = Image.fromarray(np.clip(source + 0.5, 0, 255).astype(np.uint8))
+    return np.asarray(ex, np.float32) - low(ex) + low(src_img)
 
 
 def transfer(

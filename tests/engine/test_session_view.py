@@ -113,3 +113,28 @@ def test_each_slider_edits_with_the_model_that_edits_its_attribute_best(models, 
         del mask.manifest["sliders"]
     with pytest.raises(Exception, match="no loaded model edits"):
         s.slider_op(0, "Wings", 1.0)
+
+
+def test_a_transfer_can_take_the_exemplars_own_pixels_inside_the_mask(models, astronaut, tmp_path):
+    from engine import transfer as T
+    from engine.errors import FacetError
+    from tests.engine.test_session import make_elegant_bundle
+
+    mask = models[1]
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    ex = np.full((64, 64, 3), 200, np.uint8)
+    ex[::4] = 20  # stripes: detail the model could not draw
+    a, b = T.encode(mask, src), T.encode(mask, ex)
+    out = T.transfer_codes(mask, a, b, ["Smiling"], 1.0, content="exemplar")
+    m = T.render(mask, a, T.exchanged_latent(mask, a, [b.block(3)], ["Smiling"], 1.0)).mask
+    assert np.array_equal(out[m == 0], src[m == 0])
+    content = T.exemplar_content(src.astype(np.float32), ex)
+    assert (m > 0.5).any()
+    want = np.clip(src + m[..., None] * (content - src) + 0.5, 0, 255).astype(np.uint8)
+    np.testing.assert_allclose(out.astype(int), want.astype(int), atol=1)
+    stripes = content[::4].mean() - content[2::4].mean()
+    assert stripes < -100  # the exemplar's detail, on the source's mean colour
+    old = load_bundle(make_elegant_bundle(tmp_path / "old"))
+    with pytest.raises(FacetError, match="masked"):
+        T.transfer_codes(old, T.encode(old, src), T.encode(old, ex), ["Smiling"], 1.0, content="exemplar")
