@@ -28,7 +28,7 @@ PRESETS = (("fast", "Fast"), ("balanced", "Balanced"), ("best", "Best"))
 PRESET_HELP = {
     "fast": "Encoder only: instant, approximate likeness",
     "balanced": "Encoder, then a short optimisation: a few seconds",
-    "best": "In-domain inversion: slower, codes that edit most cleanly",
+    "best": "Pivotal tuning: the generator learns this face (a few seconds); looks like the person",
 }
 _gestures = itertools.count(1)
 

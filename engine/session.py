@@ -139,8 +139,12 @@ class EditSession:
         name = method_for_preset(method, cgan)
         result = yield from invert_job(slot.crop, cgan, method=name, steps=steps, seed=seed)
         slot.code, slot.reconstruction, slot.method = result.code, result.reconstruction, name
+        slot.tuned = result.tuned  # pivotal tuning's generator change for this face (None for other methods)
+        if name == "pivotal" and result.tuned is None:
+            slot.method = "hybrid"  # the tuning was stopped: the face keeps its pivot, hybrid's code
         slot.code_version += 1
-        return Change(faces={i}, photo=True, description=f"inverted face {i + 1} ({name})")
+        note = f": {result.note}" if result.note else ""
+        return Change(faces={i}, photo=True, description=f"inverted face {i + 1} ({slot.method}){note}")
 
     def _need_cgan(self) -> Bundle:
         if self.models.cgan is None:
@@ -328,7 +332,7 @@ class EditSession:
         if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
             from engine import edit
 
-            image = self._fit(edit.render(self.models.cgan, self.face_code(i)))
+            image = self._fit(self._render_code(i, self.face_code(i)))
             if self.keep_face:
                 image = edit.add_change(slot.crop, self._base_render(i), image)
                 weight = cgan_confinement(self._edited_names(ops), self.resolution,
@@ -373,13 +377,20 @@ class EditSession:
 
         Rendered exactly as the edits are (not ``slot.reconstruction``, which comes from the optimiser's own
         batch), so a code operation that changes nothing leaves the crop bit for bit; cached per inversion."""
-        from engine import edit
-
         slot = self._slot(i)
         cached = self._bases.get(i)
         if cached is None or cached[0] != slot.code_version:
-            cached = self._bases[i] = (slot.code_version, self._fit(edit.render(self.models.cgan, slot.code)))
+            cached = self._bases[i] = (slot.code_version, self._fit(self._render_code(i, slot.code)))
         return cached[1]
+
+    # -- pivotal tuning: a face's own generator ------------------------------------------------------
+    def _render_code(self, i: int, code) -> np.ndarray:
+        """G(code) at the model's resolution, through face ``i``'s tuned generator when it has one."""
+        from engine import edit
+        from engine.invert.pivotal import render
+
+        tuned = self._slot(i).tuned
+        return edit.render(self.models.cgan, code) if tuned is None else render(self.models.cgan, code, tuned)
 
     def set_keep_face(self, keep: bool) -> Change:
         """Show cGAN edits as a change to the photo's own face (True) or as the generator's face (False)."""
@@ -549,6 +560,10 @@ class EditSession:
         for i, face in enumerate(faces):
             if face.code is not None and cgan is not None:
                 check_code(cgan, face.code.z, face.code.y, f"face {i + 1}")
+            if face.tuned is not None and cgan is not None:
+                from engine.invert.pivotal import check_tuned
+
+                check_tuned(cgan, face.tuned, f"face {i + 1}")
         for op in ops:  # every edit must replay with the loaded models: none may vanish silently
             session._check_stored(op)
         return session

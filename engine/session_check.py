@@ -172,6 +172,10 @@ def _check_face(face: Any, where: str, resolution: int) -> None:
             raise _fail(f"{where}.code", "must hold exactly 'z' and 'y'")
         _numbers(code["z"], f"{where}.code.z")
         _numbers(code["y"], f"{where}.code.y")
+    if face.get("tuned") is not None:
+        from engine.invert.pivotal import check_tuned_dict
+
+        check_tuned_dict(face["tuned"], f"{where}.tuned")
 
 
 def _check_op(op: Any, where: str, n_faces: int, resolution: int) -> None:

@@ -31,6 +31,8 @@ class FaceSlot:
     aligned: Any = field(default=None, repr=False)  # engine.face.AlignedFace, for its paste_back
     # engine.face.PastePlan per (photo size, crop side, fast): the paste's edit-independent part, made once
     paste_plans: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
+    # engine.invert.pivotal.TunedWeights: the face's own generator change (pivotal tuning), or None
+    tuned: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class FaceSlot:
             "code": None if self.code is None else self.code.to_dict(),
             "reconstruction": self.reconstruction,
             "method": self.method,
+            "tuned": None if self.tuned is None else self.tuned.to_dict(),
         }
 
     @classmethod
@@ -63,6 +66,10 @@ class FaceSlot:
             reconstruction=None if data.get("reconstruction") is None else np.asarray(data["reconstruction"], np.uint8),
             method=str(data.get("method", "")),
         )
+        if data.get("tuned") is not None:
+            from engine.invert.pivotal import TunedWeights
+
+            slot.tuned = TunedWeights.from_dict(data["tuned"])
         slot.aligned = _rebuild_aligned(slot)
         return slot
 

@@ -63,6 +63,8 @@ def invert_job(
         method=method,
         steps=outcome.steps,
         target=tensor_to_image(x),
+        tuned=outcome.tuned,
+        note=outcome.note,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,6 +56,8 @@ class InversionResult:
     method: str = ""
     steps: int = 0
     target: np.ndarray | None = None  # uint8 (R, R, 3): the image as the model saw it (centre square, resized to R)
+    tuned: Any = None  # engine.invert.pivotal.TunedWeights: the face's own generator change (pivotal tuning)
+    note: str = ""  # what the user should know about the result (a tuning that was stopped and why)
 
 
 # -- image <-> tensor ----------------------------------------------------------------------------
@@ -162,6 +165,8 @@ class OptimOutcome:
     image: torch.Tensor  # (1, 3, R, R) G(z, y)
     losses: list[float]  # best loss after each step
     steps: int
+    tuned: Any = None  # pivotal tuning's TunedWeights (``image`` is then rendered through them)
+    note: str = ""
 
 
 #: |z| entries beyond this are not a diverging-but-finite code any more (prior samples stay within ~5).
@@ -189,13 +194,15 @@ def optimize_latent_job(
     y0: torch.Tensor,
     config: OptimConfig,
     what: str = "inversion",
+    generator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Job[OptimOutcome]:
     """Adam or L-BFGS on z (and optionally y) for a batch of starting points; returns the best one.
 
     ``config.steps`` counts evaluations of G (forward + backward): one per Adam step; L-BFGS spends one per
     line-search trial and reports progress after every iteration bundle of at most :data:`LBFGS_CHUNK`.
+    ``generator`` renders instead of the bundle's own (a face's tuned generator, :mod:`engine.invert.pivotal`).
     """
-    G = bundle.network("generator")
+    G = generator if generator is not None else bundle.network("generator")
     if config.optimizer not in OPTIMIZERS:
         raise FacetError(f"{what}: unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if not (math.isfinite(config.lr) and config.lr > 0):
