@@ -119,8 +119,9 @@ class InversionCache:
             return None
         try:
             entry = _read_entry(path, bundle)
-        except (FacetError, OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            self._drop(path, exc)
+        except (FacetError, OSError, ValueError, KeyError, zipfile.BadZipFile):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # damaged, foreign or of another version: a miss, and it goes
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: the last to be evicted
@@ -178,10 +179,6 @@ class InversionCache:
                 dropped += 1
             total -= size
         return dropped
-
-    def _drop(self, path: Path, why: BaseException) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
 
 
 def _read_entry(path: Path, bundle: Any) -> CachedInversion:

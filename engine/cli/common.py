@@ -261,18 +261,23 @@ def pick_face(boxes: list[Any], face: int, name: str | Path) -> int:
     return left_to_right(boxes)[face - 1]
 
 
+#: The largest side a face crop given without ``--photo`` is worked at: a "crop" larger than this is a whole
+#: photo, and its float copies (ELEGANT's residual, the cGAN's change) would take gigabytes.
+MAX_CROP_SIDE = 2048
+
+
 def face_crop(image: np.ndarray, min_side: int) -> np.ndarray:
-    """A face crop given without ``--photo``: the image's centre square at its own size, never smaller than
-    ``min_side`` (the model's crop resolution; a smaller one is enlarged), so an edit does not shrink the face."""
+    """A face crop given without ``--photo``: the image's centre square at its own size, so an edit does not
+    shrink the face; never smaller than ``min_side`` (the model's crop resolution: a smaller one is enlarged)
+    nor larger than :data:`MAX_CROP_SIDE`."""
     from engine.images import resize
 
     h, w = image.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = image[top : top + side, left : left + side]
-    if side < min_side:
-        return np.asarray(resize(np.ascontiguousarray(square), (min_side, min_side)))
-    return np.ascontiguousarray(square)
+    square = np.ascontiguousarray(image[top : top + side, left : left + side])
+    target = min(max(side, min_side), max(MAX_CROP_SIDE, min_side))
+    return square if target == side else np.asarray(resize(square, (target, target)))
 
 
 def edit_photo(photo: Any, ops: Any, face: int | None, name: str | Path, **models: Any) -> tuple[Any, dict[str, Any]]:

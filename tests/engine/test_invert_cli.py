@@ -456,3 +456,12 @@ def test_threads_option_and_a_default_that_leaves_a_busy_machine_alone(tiny_cgan
     with pytest.raises(SystemExit):
         main(["edit", str(paths[0]), "--bundle", str(tiny_cgan_bundle), "--threads", "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_a_face_crop_is_the_centre_square_within_bounds():
+    from engine.cli.common import MAX_CROP_SIDE, face_crop
+
+    image = np.arange(100 * 80 * 3, dtype=np.uint64).reshape(100, 80, 3).astype(np.uint8)
+    np.testing.assert_array_equal(face_crop(image, 32), image[10:90])  # its own size: not shrunk
+    assert face_crop(image[:20, :30], 32).shape == (32, 32, 3)  # enlarged to the crop resolution
+    assert face_crop(np.zeros((2500, 3000, 3), np.uint8), 32).shape == (MAX_CROP_SIDE, MAX_CROP_SIDE, 3)
