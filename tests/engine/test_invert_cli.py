@@ -465,3 +465,21 @@ def test_a_face_crop_is_the_centre_square_within_bounds():
     np.testing.assert_array_equal(face_crop(image, 32), image[10:90])  # its own size: not shrunk
     assert face_crop(image[:20, :30], 32).shape == (32, 32, 3)  # enlarged to the crop resolution
     assert face_crop(np.zeros((2500, 3000, 3), np.uint8), 32).shape == (MAX_CROP_SIDE, MAX_CROP_SIDE, 3)
+
+
+def test_complete_and_upscale_take_a_folder(tiny_cgan_bundle, faces, tmp_path, capsys):
+    _, paths = faces
+    folder = tmp_path / "low"
+    folder.mkdir()
+    for p in paths:
+        save_image(folder / p.name, load_image(p)[::2, ::2].copy())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n cut short")
+    mask = np.zeros((32, 32, 3), np.uint8)
+    mask[8:20, 8:20] = 255
+    save_image(tmp_path / "mask.png", mask)
+    b = str(tiny_cgan_bundle)
+    for argv, suffix in ((["upscale"], "_upscaled"), (["complete", "--mask", str(tmp_path / "mask.png")], "_completed")):
+        rc = main([*argv, str(folder), "--bundle", b, "--steps", "2", "-o", str(tmp_path / suffix), "--json"])
+        report = json.loads(capsys.readouterr().out)
+        assert rc == 1 and [f["input"] for f in report["failed"]] == [str(folder / "broken.png")]
+        assert sorted(p.name for p in (tmp_path / suffix).iterdir()) == [f"face0{suffix}.png", f"face1{suffix}.png"]
