@@ -530,6 +530,7 @@ class EditSession:
             "ops": [op.to_dict() for op in self.ops],
             "cursor": self.cursor,
             "exemplars": dict(self.exemplars),
+            "exemplar_layout": self.view_layout,
             "keep_face": self.keep_face,
         }
 
@@ -554,6 +555,10 @@ class EditSession:
                 f"this project was made at {resolution} px, the loaded model works at {session.resolution} px; "
                 "load the project's model (see File > Load model...)"
             )
+        stored_layout = data.get("exemplar_layout", "face")  # projects from before layouts: face crops
+        if stored_layout != session.view_layout:  # made with another ELEGANT model: re-cut to this one's layout
+            exemplars = {k: convert_crop(v, stored_layout, session.view_layout, session.resolution)
+                         for k, v in exemplars.items()}
         session.ops, session.cursor, session.exemplars = ops, cursor, exemplars
         if not 0 <= session.cursor <= len(session.ops):
             raise FacetError(f"corrupt session: cursor {session.cursor} outside the {len(session.ops)} operations")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import FacetError
+from engine.face.layout import LAYOUTS
 
 FORMAT = "facet-session"
 FORMAT_VERSION = 1
@@ -129,6 +130,8 @@ def check_session_dict(data: Any) -> None:
         raise _fail("faces", f"must be a list of at most {MAX_FACES} faces, got {_short(faces)}")
     for i, face in enumerate(faces):
         _check_face(face, f"faces[{i}]", resolution)
+    if data.get("exemplar_layout", "face") not in LAYOUTS:
+        raise _fail("exemplar_layout", f"must be one of {', '.join(LAYOUTS)}, got {_short(data['exemplar_layout'])}")
     exemplars = data.get("exemplars", {})
     if not isinstance(exemplars, dict) or len(exemplars) > MAX_EXEMPLARS:
         raise _fail("exemplars", f"must be a dictionary of at most {MAX_EXEMPLARS} images")

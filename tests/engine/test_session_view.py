@@ -138,3 +138,25 @@ def test_a_transfer_can_take_the_exemplars_own_pixels_inside_the_mask(models, as
     old = load_bundle(make_elegant_bundle(tmp_path / "old"))
     with pytest.raises(FacetError, match="masked"):
         T.transfer_codes(old, T.encode(old, src), T.encode(old, ex), ["Smiling"], 1.0, content="exemplar")
+
+
+def test_a_project_made_with_face_crop_exemplars_opens_with_a_head_model(models, astronaut, tmp_path):
+    """Projects store their exemplars' layout; older ones (face crops) are re-cut when a masked model opens them."""
+    from engine.errors import FacetError
+    from engine.ops import TransferFromExemplar
+    from tests.engine.test_session import make_elegant_bundle
+
+    old = load_bundle(make_elegant_bundle(tmp_path / "old"))
+    s = EditSession(astronaut, elegant=old)
+    ref = s.add_exemplar(astronaut)
+    s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
+    data = s.to_dict()
+    assert data["exemplar_layout"] == "face"
+    opened = EditSession.from_dict(data, elegant=models[1])
+    np.testing.assert_array_equal(opened.exemplars[ref], convert_crop(s.exemplars[ref], "face", "head", 32))
+    assert opened.render_photo().shape == astronaut.shape
+    del data["exemplar_layout"]  # a project from before layouts: face crops
+    assert EditSession.from_dict(data, elegant=models[1]).exemplars[ref].shape == (32, 32, 3)
+    data["exemplar_layout"] = "torso"
+    with pytest.raises(FacetError, match="exemplar_layout"):
+        EditSession.from_dict(data, elegant=models[1])
