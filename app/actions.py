@@ -5,6 +5,7 @@ Mixed into :class:`app.window.MainWindow`; standard key sequences where Qt has t
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import QColorDialog, QLabel, QSpinBox, QToolBar
 
@@ -15,11 +16,20 @@ from app.preferences import PreferencesDialog
 
 class ActionsMixin:
     def _action(self, menu, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+        """A menu action calling ``slot()``, or ``slot(checked)`` when it is checkable.
+
+        The slot is never connected to ``triggered`` as it is: PySide6 6.12 calls a C++ slot such as
+        ``QCheckBox.setChecked`` through the signal's argument-less overload (a TypeError), so every
+        action calls its slot with exactly the arguments it takes.
+        """
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setCheckable(checkable)
-        action.triggered.connect(slot)
+        if checkable:
+            action.triggered.connect(lambda *_: slot(action.isChecked()))
+        else:
+            action.triggered.connect(lambda *_: slot())
         menu.addAction(action)
         return action
 
@@ -60,7 +70,7 @@ class ActionsMixin:
         self._action(view, "&Fit to Window", self.canvas.fit, "Ctrl+0")
         self._action(view, "&Actual Size", self.canvas.actual_size, "Ctrl+1")
         self.original_action = self._action(view, "Show &Original", self.original_toggle.setChecked, "\\", True)
-        self.original_toggle.toggled.connect(self.original_action.setChecked)
+        self.original_toggle.toggled.connect(lambda checked: self.original_action.setChecked(checked))
         boxes = self._action(view, "Show Face &Boxes", self.canvas.set_boxes_visible, None, True)
         boxes.setChecked(True)
         view.addSeparator()
@@ -72,7 +82,7 @@ class ActionsMixin:
         self.tool_actions = {}
         for mode, text, key in (("pan", "&Pan / Select", "H"), ("brush", "Colour &Brush", "B"),
                                 ("mask", "Completion &Mask", "M"), ("box", "Add &Face Box", "F")):
-            a = self._action(tools, text, lambda _c=False, m=mode: self.set_tool(m), key, True)
+            a = self._action(tools, text, lambda _checked, m=mode: self.set_tool(m), key, True)
             group.addAction(a)
             self.tool_actions[mode] = a
         self.tool_actions["pan"].setChecked(True)
@@ -95,6 +105,7 @@ class ActionsMixin:
         self.brush_size = QSpinBox()
         self.brush_size.setRange(1, 200)
         self.brush_size.setValue(12)
+        self.brush_size.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # never handed the focus by a hidden widget
         self.brush_size.valueChanged.connect(lambda v: self.canvas.set_brush(size=v))
         toolbar.addWidget(self.brush_size)
         toolbar.addSeparator()
@@ -114,6 +125,8 @@ class ActionsMixin:
 
     def apply_brush(self) -> None:
         rgba = self.canvas.strokes_rgba()
+        if self.has_session and not self.need_face():
+            return
         if rgba is None or not self.has_session:
             self.statusBar().showMessage("Paint on the face first (Colour brush or Completion mask).", 5000)
             return
@@ -148,15 +161,16 @@ class ActionsMixin:
     def about(self) -> None:
         from app.main import version
 
+        esc = dialogs.escape  # names and licences come from model files: shown as text, never as markup
         notes = "".join(
-            f"<li><b>{m['name']}</b> ({m['family']}): {dialogs.licence_note(m['manifest'])}</li>"
+            f"<li><b>{esc(m['name'])}</b> ({esc(m['family'])}): {esc(dialogs.licence_note(m['manifest']))}</li>"
             for m in (self.models.get("cgan"), self.models.get("elegant")) if m
         ) or "<li>No model loaded.</li>"
         dialogs.QMessageBox.about(
             self, f"About {APP_NAME}",
             f"<h3>{APP_NAME} {version()}</h3><p>Edit the attributes of faces in your own photos with GAN "
             f"inversion and latent editing.</p><p>Models:</p><ul>{notes}</ul>"
-            f"<p>Logs and crash reports: {self.log_dir()}</p>",
+            f"<p>Logs and crash reports: {esc(self.log_dir())}</p>",
         )
 
     def log_dir(self) -> str:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs import as_text
 from engine.ops import plain_name
 
 PRESETS = (("fast", "Fast"), ("balanced", "Balanced"), ("best", "Best"))
@@ -44,7 +45,7 @@ class AttributePanel(QWidget):
         layout = QVBoxLayout(self)
         self.info = QLabel()
         self.info.setWordWrap(True)
-        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setTextFormat(Qt.TextFormat.PlainText)  # model names come from files: text, never markup
         layout.addWidget(self.info)
         row = QHBoxLayout()
         row.addWidget(QLabel("Quality:"))
@@ -57,6 +58,7 @@ class AttributePanel(QWidget):
         row.addWidget(self.preset, 1)
         layout.addLayout(row)
         self.face_label = QLabel("No photo open")
+        self.face_label.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.face_label)
         self.grid = QGridLayout()
         layout.addLayout(self.grid)
@@ -85,8 +87,8 @@ class AttributePanel(QWidget):
             label = dict(PRESETS)[key] + (f" ({method})" if method else " (unavailable)")
             self.preset.setItemText(i, label)
 
-    def set_info(self, html: str) -> None:
-        self.info.setText(html)
+    def set_info(self, text: str) -> None:
+        self.info.setText(text)
 
     def set_attributes(self, names: list[str]) -> None:
         while self.grid.count():
@@ -96,6 +98,7 @@ class AttributePanel(QWidget):
         self.sliders, self.values = {}, {}
         for row, name in enumerate(names):
             label = QLabel(plain_name(name))
+            label.setTextFormat(Qt.TextFormat.PlainText)  # attribute names come from the model's manifest
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(-100, 100)
             slider.setPageStep(10)
@@ -105,7 +108,7 @@ class AttributePanel(QWidget):
             value.setMinimumWidth(40)
             reset = QToolButton()
             reset.setText("↺")
-            reset.setToolTip(f"Reset {plain_name(name).lower()}")
+            reset.setToolTip(as_text(f"Reset {plain_name(name).lower()}"))
             slider.sliderPressed.connect(self._new_gesture)
             slider.valueChanged.connect(lambda v, n=name: self._moved(n, v))
             slider.sliderReleased.connect(lambda n=name: self.released.emit(n))

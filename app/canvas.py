@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.drops import FileDrops
+from app.faces import face_numbers
 from app.qimage import to_array, to_pixmap
 
 MODES = ("pan", "brush", "mask", "box")
@@ -108,12 +109,13 @@ class Canvas(FileDrops, QGraphicsView):
         for item in self.boxes:
             self.scene().removeItem(item)
         self.boxes = []
+        numbers = face_numbers([f["box"] for f in faces])
         for i, f in enumerate(faces):
             x0, y0, x1, y1 = f["box"]
             item = QGraphicsRectItem(QRectF(x0, y0, x1 - x0, y1 - y0))
             item.setZValue(3)
             item.setData(0, i)
-            label = QGraphicsSimpleTextItem(f"{i + 1}" + (" (manual)" if f.get("manual") else ""), item)
+            label = QGraphicsSimpleTextItem(f"{numbers[i]}" + (" (manual)" if f.get("manual") else ""), item)
             label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
             label.setBrush(QColor(255, 255, 255))
             label.setPos(x0, y0)

@@ -3,14 +3,22 @@
 Bundled samples come from resources/exemplars (generated faces or public-domain photos, never CelebA);
 users add folders or single images (buttons or drag and drop). Picking one, ticking attributes and
 setting a strength asks for a transfer onto the selected face.
+
+Thumbnails are read in a thread of their own, regular files only: a FIFO or a slow disk in a gallery
+folder must never freeze the window. A photo's thumbnail is the face a transfer takes from it (aligned as
+the session aligns exemplars), not the whole photo.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImageReader, QPixmap
+import numpy as np
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -25,21 +33,72 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.dialogs import as_text
 from app.drops import FileDrops
+from app.qimage import to_qimage
 from engine.images import IMAGE_EXTENSIONS
 from engine.ops import plain_name
 
+log = logging.getLogger(__name__)
 THUMB = 72
+#: images up to this side are taken as face crops already (the bundled and generated exemplars); larger ones
+#: are photos, whose face is found and aligned at this side, as the session aligns an exemplar
+CROP_SIDE = 128
+DETECT_SIDE = 640  # photos are read at most this large for finding their face (a thumbnail needs no more)
 
 
-def thumbnail(path: Path, size: int = THUMB) -> QPixmap:
-    """A small preview (EXIF-oriented); a null pixmap when Qt cannot read the file."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    full = reader.size()
-    if full.isValid() and full.width() > 0 and full.height() > 0:
-        reader.setScaledSize(full.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
-    return QPixmap.fromImage(reader.read())
+def face_thumbnail(path: str | Path, size: int = THUMB) -> np.ndarray:
+    """The face a transfer takes from the image at ``path``, at most ``size`` px: its largest face aligned,
+    or the centre square when there is none (``EditSession.add_exemplar`` does the same). Raises FacetError."""
+    from engine.images import load_thumbnail
+
+    image = load_thumbnail(path, DETECT_SIDE)  # the engine's formats and checks (regular files, size limits)
+    if max(image.shape[:2]) > CROP_SIDE:
+        from engine.session_faces import find_faces, manual_slot
+
+        found = find_faces(image, CROP_SIDE)
+        image = found[0].crop if found else manual_slot(image, None, CROP_SIDE).crop
+    return image
+
+
+class ThumbnailLoader(QObject):
+    """Makes thumbnails in a background thread; ``ready(path, QImage)`` arrives in the GUI thread (a null
+    QImage when the file cannot be read). A plain Python thread: it may block on a file for ever without
+    holding up the window or its exit."""
+
+    ready = Signal(str, QImage)
+
+    def __init__(self, size: int = THUMB) -> None:
+        super().__init__()
+        self.size = size
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def request(self, path: str) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="exemplar-thumbnails", daemon=True)
+            self._thread.start()
+        self._queue.put(path)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        from engine.errors import FacetError
+
+        while (path := self._queue.get()) is not None:
+            try:
+                image = to_qimage(face_thumbnail(path, self.size))
+            except FacetError as exc:
+                log.info("no thumbnail for %s: %s", path, exc)
+                image = QImage()
+            except Exception:  # noqa: BLE001 - a thumbnail is never worth a crash; the log has the details
+                log.exception("no thumbnail for %s", path)
+                image = QImage()
+            try:
+                self.ready.emit(path, image)
+            except RuntimeError:  # the gallery is gone
+                return
 
 
 class ExemplarList(FileDrops, QListWidget):
@@ -49,9 +108,14 @@ class ExemplarList(FileDrops, QListWidget):
         super().__init__(parent)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
+        self.setGridSize(QSize(THUMB + 36, THUMB + 40))  # room for two lines of the full name under each face
+        self.setWordWrap(True)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setAcceptDrops(True)
+
+    def keyboardSearch(self, search: str) -> None:
+        """No type-ahead: a letter typed here is a tool shortcut (B = brush), not a search for "Bangs"."""
 
 
 class ExemplarPanel(QWidget):
@@ -94,6 +158,10 @@ class ExemplarPanel(QWidget):
         self.checks: dict[str, QCheckBox] = {}
         self.folders: list[str] = []
         self.available = False
+        self.loader = ThumbnailLoader()
+        self.loader.ready.connect(self._thumbnail_ready)
+        loader = self.loader
+        self.destroyed.connect(lambda *_: loader.stop())
         self.set_attributes([])
 
     # -- content ----------------------------------------------------------------------------------------
@@ -120,7 +188,11 @@ class ExemplarPanel(QWidget):
         folder = Path(folder)
         if not folder.is_dir():
             return 0
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        try:
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        except OSError as exc:
+            log.warning("cannot list the exemplar folder %s: %s", folder, exc)
+            return 0
         n = self.add_paths([str(p) for p in files])
         if remember and str(folder) not in self.folders:
             self.folders.append(str(folder))
@@ -135,14 +207,33 @@ class ExemplarPanel(QWidget):
             if path.is_dir():
                 added += self.add_folder(path)
                 continue
-            if path.suffix.lower() not in IMAGE_EXTENSIONS or str(path) in known:
-                continue
-            item = QListWidgetItem(QIcon(thumbnail(path)), path.stem[:14])
+            if path.suffix.lower() not in IMAGE_EXTENSIONS or str(path) in known or not path.is_file():
+                continue  # is_file(): regular files only (a FIFO named .png is never opened)
+            item = QListWidgetItem(path.stem)  # the whole name: "Eyeglasses (yes)", not "Eyeglasses (ye"
             item.setData(Qt.ItemDataRole.UserRole, str(path))
-            item.setToolTip(str(path))
+            item.setToolTip(as_text(str(path)))
             self.list.addItem(item)
+            known.add(str(path))
+            self.loader.request(str(path))
             added += 1
         return added
+
+    def item_for(self, path: str) -> QListWidgetItem | None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == path:
+                return self.list.item(i)
+        return None
+
+    def _thumbnail_ready(self, path: str, image: QImage) -> None:
+        item = self.item_for(path)
+        if item is None:
+            return
+        if image.isNull():
+            item.setToolTip(as_text(f"{path}\n(cannot be read as an image)"))
+            return
+        pix = QPixmap.fromImage(image).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation)
+        item.setIcon(QIcon(pix))
 
     def selected_path(self) -> str | None:
         items = self.list.selectedItems()

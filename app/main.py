@@ -53,18 +53,36 @@ def route_qt_messages() -> None:
     qInstallMessageHandler(lambda mode, _context, message: qt_log.log(levels.get(mode, logging.WARNING), message))
 
 
-def write_crash_report(folder: Path, exc_type, exc, tb) -> Path:
-    """Save what a bug report needs (traceback, versions) and return the file's path."""
+def write_crash_report(folder: Path, exc_type, exc, tb, stack: list[str] | None = None) -> Path:
+    """Save what a bug report needs (traceback, the code that was running, versions); return the file's path.
+
+    ``stack`` is where the error was reported from: an exception raised while Qt calls a slot (a signal
+    connected to a slot that takes other arguments) comes with no traceback of its own, and its message
+    alone does not say which connection it was.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"crash-{stamp}.txt"
     lines = [
         f"Facet Studio {version()} crash report, {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        f"Python {platform.python_version()} on {platform.platform()}",
+        f"Python {platform.python_version()} on {platform.platform()}, PySide6 {_pyside_version()}",
         "",
         *traceback.format_exception(exc_type, exc, tb),
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    if tb is None:
+        lines.append("(no traceback of its own: raised where Qt called Python, e.g. a signal's slot)")
+    if stack:
+        lines += ["", "Python code running when it was reported (most recent call last):", *stack]
+    path.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+def _pyside_version() -> str:
+    try:
+        import PySide6
+
+        return PySide6.__version__
+    except ImportError:  # the self-test can run without Qt
+        return "not installed"
 
 
 def install_crash_handler(folder: Path, show_dialog: bool = True):
@@ -76,9 +94,10 @@ def install_crash_handler(folder: Path, show_dialog: bool = True):
         if issubclass(exc_type, KeyboardInterrupt):
             previous(exc_type, exc, tb)
             return
-        log.error("unhandled exception", exc_info=(exc_type, exc, tb))
+        stack = traceback.format_stack()[:-1]  # the hook's own frame left out
+        log.error("unhandled exception (reported from:\n%s)", "".join(stack), exc_info=(exc_type, exc, tb))
         try:
-            report = write_crash_report(folder, exc_type, exc, tb)
+            report = write_crash_report(folder, exc_type, exc, tb, stack)
         except OSError:
             report = None
         if show_dialog and not state["busy"]:

@@ -148,19 +148,39 @@ class RequestHandlers:
     def _start_session(self, photo, path: str | None, keep_path: bool = False, session=None,
                        project: str | None = None, recovered: dict | None = None) -> None:
         """Make ``session`` (or a fresh one for ``photo``) the document; ``recovered``: the autosave's paths."""
-        from engine.session import EditSession
-
         if session is None or session is not self.session:
             self.serial += 1
-        self.session = session or EditSession(photo, self.cgan, self.elegant, keep_face=self.keep_face)
+        self.session = session or self._new_session(photo)
         s = self.session
-        faces = [{"box": f.box, "manual": f.manual} for f in s.faces]
-        self.sessionReady.emit({"photo": s.photo, "faces": faces, "path": path, "keep_path": keep_path,
+        tokens = [next(self._restored_tokens) for _ in s.ops]  # the window's undo commands for stored edits
+        self.history.reset(tokens, s.cursor, base_faces=len(s.faces))
+        self._parked.clear()
+        self.sessionReady.emit({"photo": s.photo, "faces": self._faces(), "path": path, "keep_path": keep_path,
                                 "project": project, "resolution": s.resolution, "keep_face": s.keep_face,
                                 "ops": [op.describe() for op in s.ops], "cursor": s.cursor, "serial": self.serial,
-                                "recovered": recovered})
+                                "tokens": tokens, "recovered": recovered})
         self._dirty = set(range(len(s.faces)))
         self._render_photo = self._final = True
+
+    def _new_session(self, photo):
+        """A session for a photo with the faces the detector found: none is none (the window offers to draw a
+        box), never a guessed centre square edited as if it were a face."""
+        from engine.session import EditSession
+        from engine.session_faces import find_faces
+
+        s = EditSession(photo, self.cgan, self.elegant, detect=False, keep_face=self.keep_face)
+        s.faces = find_faces(photo, s.resolution)
+        return s
+
+    def _faces(self) -> list[dict]:
+        return [{"box": f.box, "manual": f.manual} for f in self.session.faces]
+
+    def _number(self, i: int) -> int:
+        """Face ``i``'s number on screen (1 = leftmost, :mod:`app.faces`)."""
+        from app.faces import face_numbers
+
+        numbers = face_numbers([f.box for f in self.session.faces])
+        return numbers[i] if 0 <= i < len(numbers) else i + 1
 
     def _do_open_project(self, path: str, recovered: bool = False) -> None:
         """Open a project; ``recovered``: it is the autosave of a run that crashed (its edits are unsaved)."""
@@ -178,9 +198,11 @@ class RequestHandlers:
     def _do_save_project(self, path: str, autosave: bool = False, extra: dict | None = None) -> None:
         from app.project import write_project
 
-        self._need_session()
+        data = self._need_session().to_dict()
+        if self._parked:  # an undone face box: redoable edits of its face could not be replayed from the file
+            data["ops"] = data["ops"][: data["cursor"]]
         try:
-            write_project(path, self.session.to_dict(), extra)
+            write_project(path, data, extra)
         except OSError as exc:
             if not autosave:
                 raise
@@ -204,18 +226,45 @@ class RequestHandlers:
             raise FacetError("no photo is open")
         return self.session
 
-    def _do_add_face(self, box: tuple[float, float, float, float]) -> None:
+    def _do_add_face(self, box: tuple[float, float, float, float], token: int = 0, serial: int | None = None) -> None:
+        """A face box the user drew: a new face, and a new step in the history (the redo tail is dropped)."""
+        if self._stale(serial, token):
+            return
         s = self._need_session()
-        s.add_manual_face(box)
-        self._start_session(s.photo, path=None, keep_path=True, session=s)
+        i, change = s.add_manual_face(box)
+        s.drop_redo()
+        self._discard(self.history.push(token, "face"))
+        self._changed(change)
+        self.facesChanged.emit({"faces": self._faces(), "serial": self.serial, "select": i})
+        self.applied.emit(token, True)
+
+    def _discard(self, dropped: list[tuple[int, str]]) -> None:
+        """Entries a new step replaced: face boxes that were undone are gone for good."""
+        for token, _kind in dropped:
+            self._parked.pop(token, None)
+
+    def _edit_failed(self, serial: int | None) -> None:
+        """An edit the window pushed failed here: its push dropped the window's redo tail, so this drops it too."""
+        if self.session is not None and serial in (None, self.serial):
+            self.session.drop_redo()
+            self._discard(self.history.cut())
+
+    def _record(self, token: int, change) -> None:
+        """An operation the session accepted, as a history entry (after the redo tail it replaced)."""
+        self._discard(self.history.push(token, "op"))
+        self._changed(change)
 
     # -- inversion and edits ------------------------------------------------------------------------
     def _do_invert(self, face: int, preset: str | None = None) -> None:
         s = self._need_session()
+        if not 0 <= face < len(s.faces):
+            log.info("face %d was taken away before its inversion started", face)
+            return
         self._cancel.clear()
         if preset:
             self.preset = preset
-        self._job(f"Inverting face {face + 1}", s.invert_face_job(face, self.preset, steps=self.steps), face)
+        self._job(f"Inverting face {self._number(face)}", s.invert_face_job(face, self.preset, steps=self.steps), face,
+                  preview_slot=1)
         self._dirty.add(face)
         self._render_photo = self._final = True
 
@@ -240,7 +289,7 @@ class RequestHandlers:
         if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
             self._ensure_code(op.face)
         self._dragging = op.merge_key() is not None  # a slider drag: previews until the release
-        self._changed(self._need_session().apply(op))
+        self._record(token, self._need_session().apply(op))
         self._dragging = False
         self.applied.emit(token, True)
 
@@ -256,17 +305,55 @@ class RequestHandlers:
         ref = self._exemplar_refs.get(key)
         if ref is None or ref not in s.exemplars:  # detect + align each exemplar file once per session
             ref = self._exemplar_refs[key] = s.add_exemplar(load_image(exemplar))
-        self._changed(s.apply(TransferFromExemplar(face, ref, tuple(attributes), float(strength))))
+        self._record(token, s.apply(TransferFromExemplar(face, ref, tuple(attributes), float(strength))))
         self.applied.emit(token, True)
 
-    def _do_squash(self) -> None:
-        self._changed(self._need_session().squash())
+    def _do_squash(self, token: int, merged: int, serial: int | None = None) -> None:
+        """The window merged command ``merged`` into ``token`` (one slider drag): merge their operations too.
 
-    def _do_undo(self) -> None:
-        self._changed(self._need_session().undo())
+        When ``token``'s own request failed, ``merged`` is taken back as well: the window drops the command
+        as a whole once it hears of the failure.
+        """
+        s, h = self._need_session(), self.history
+        if serial not in (None, self.serial) or h.top() != merged or h.cursor != len(h.tokens):
+            return  # ``merged`` failed (nothing to merge) or the document was replaced
+        if h.cursor >= 2 and h.tokens[h.cursor - 2] == token:
+            change = s.squash()
+            if change.stack:
+                h.pop()
+            self._changed(change)
+            return
+        change = s.undo()
+        s.drop_redo()
+        h.pop()
+        self._changed(change)
 
-    def _do_redo(self) -> None:
-        self._changed(self._need_session().redo())
+    def _do_undo(self, token: int, serial: int | None = None) -> None:
+        """Undo the command ``token`` if it is the newest step here (one that failed never got here)."""
+        if serial not in (None, self.serial):
+            return
+        s = self._need_session()
+        kind = self.history.undo(token)
+        if kind == "op":
+            self._changed(s.undo())
+        elif kind == "face":
+            self._parked[token] = s.remove_last_face()
+            self._after_faces_changed()
+
+    def _do_redo(self, token: int, serial: int | None = None) -> None:
+        if serial not in (None, self.serial):
+            return
+        s = self._need_session()
+        kind = self.history.redo(token)
+        if kind == "op":
+            self._changed(s.redo())
+        elif kind == "face":
+            self._changed(s.restore_face(self._parked.pop(token)))
+            self._after_faces_changed()
+
+    def _after_faces_changed(self, select: int | None = None) -> None:
+        self._render_photo = self._final = True
+        self.facesChanged.emit({"faces": self._faces(), "serial": self.serial, "select": select})
 
     def _do_render(self, faces: list[int] | None = None) -> None:
         s = self._need_session()

@@ -8,6 +8,7 @@ recovery) live in :mod:`app.documents`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,6 +33,7 @@ from app.canvas import Canvas
 from app.commands import EditCommand, drop_failed, restore
 from app.documents import DocumentsMixin
 from app.exemplars import ExemplarPanel
+from app.faces import face_numbers
 from app.paths import APP_NAME, exemplars_dir
 from app.preferences import Preferences, list_value, settings
 from app.strip import FaceStrip
@@ -61,6 +63,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.models: dict[str, Any] = {"cgan": None, "elegant": None}
         self.faces: list[dict] = []
+        self.numbers: list[int] = []  # the number each face is shown with (1 = leftmost)
         self.face_states: dict[int, dict] = {}
         self.current_face = 0
         self.has_session = False
@@ -116,7 +119,10 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_job)
+        # clicking it must not take the keyboard focus: when it hides, Qt would pass the focus down the chain
+        # (to the brush size box, which then swallows Ctrl+E)
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.cancel_button.clicked.connect(lambda *_: self.cancel_job())
         self.zoom_label = QLabel("")
         for w in (self.progress, self.cancel_button):
             w.hide()
@@ -131,7 +137,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.exemplars.transferRequested.connect(self.on_transfer)
         self.exemplars.foldersChanged.connect(lambda folders: settings().setValue("exemplar_folders", folders))
         self.canvas.faceClicked.connect(self.select_face)
-        self.canvas.boxDrawn.connect(lambda box: self.worker.submit("add_face", box=box))
+        self.canvas.boxDrawn.connect(self.on_box_drawn)
         self.canvas.filesDropped.connect(self.open_dropped)
         self.exemplars.add_folder(exemplars_dir(), remember=False)
         for folder in list_value("exemplar_folders"):
@@ -150,9 +156,11 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         w.modelsChanged.connect(self.remember_models)
         w.modelLoaded.connect(self.show_manifest)
         w.sessionReady.connect(self.on_session)
+        w.facesChanged.connect(self.on_faces_changed)
         w.faceUpdated.connect(self.on_face)
         w.photoRendered.connect(lambda photo, _final: self.canvas.set_result(photo))
-        w.applied.connect(lambda token, ok: ok or drop_failed(self.undo_stack, token))
+        w.jobPreview.connect(self.on_job_preview)
+        w.applied.connect(lambda token, ok: ok or drop_failed(self.undo_stack, self.host, token))
         w.opReady.connect(self.on_op_ready)
         w.jobStarted.connect(self.on_job_started)
         w.jobProgress.connect(self.on_job_progress)
@@ -185,8 +193,8 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         names = [f"{m['name']} ({m['family']}, {m['resolution']} px)" for m in (cgan, elegant) if m]
         text = "Model: " + ", ".join(names) + f" on {info.get('device')}" if names else "No model loaded."
         if self.dial_mode:
-            text += "<br>No cGAN model: the sliders dial ELEGANT prototypes."
-        self.attributes.set_info(text)
+            text += "\nNo cGAN model: the sliders dial ELEGANT prototypes."
+        self.attributes.set_info(text)  # plain text: a model's name comes from a file
         self.exemplars.set_attributes(elegant["attributes"] if elegant else [])
 
     def show_manifest(self, manifest: dict) -> None:
@@ -198,7 +206,6 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.has_session = True
         self.session_serial = info.get("serial")
         self.statusBar().clearMessage()
-        self.faces = info["faces"]
         self.face_states = {}
         self.keep_face_action.setChecked(bool(info.get("keep_face", True)))  # a project keeps its own setting
         recovered = info.get("recovered")
@@ -208,16 +215,69 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             self.set_document(info.get("path"), info.get("project"))
         if not (info.get("keep_path") and self.canvas.has_photo()):
             self.canvas.set_photo(info["photo"])  # a new document (same photo: keep zoom and strokes)
-        self.canvas.set_faces(self.faces, 0)
-        self.current_face = 0
+        self.set_faces(info["faces"], 0)
         restore(self.undo_stack, self.host, info.get("ops", []), info.get("cursor", 0),
-                clean=not info.get("keep_path") and recovered is None)
+                clean=not info.get("keep_path") and recovered is None, tokens=info.get("tokens"),
+                serial=self.session_serial)
         self.update_title()
         self.strip.clear()
         self.attributes.set_values(None)
         self.update_face_label()
-        if self.auto_invert and self.models.get("cgan") and self.faces and not info.get("project"):
+        if not self.faces and not info.get("keep_path"):
+            self.offer_face_box()
+        elif self.auto_invert and self.models.get("cgan") and self.faces and not info.get("project"):
             self.worker.submit("invert", face=0, preset=self.attributes.current_preset())
+
+    def set_faces(self, faces: list[dict], selected: int) -> None:
+        self.faces = faces
+        self.numbers = face_numbers([f["box"] for f in faces])
+        self.current_face = min(selected, max(len(faces) - 1, 0))
+        self.canvas.set_faces(faces, self.current_face)
+
+    def face_name(self, i: int) -> str:
+        """How face ``i`` (the session's index) is called on screen: its number counted from the left."""
+        return f"Face {self.numbers[i]}" if 0 <= i < len(self.numbers) else f"Face {i + 1}"
+
+    def offer_face_box(self) -> None:
+        """No face was found: say so, and offer to draw one (nothing is edited until there is a face)."""
+        name = Path(self.project_path or self.photo_path or "the photo").name
+        self.statusBar().showMessage(f"No face found in {name}: draw a box around a face (Tools > Add Face Box).")
+        if dialogs.ask(self, "No face found", f"No face was found in {name}. Draw a box around a face "
+                       "(from the eyebrows to the chin) to edit it?"):
+            self.set_tool("box")
+
+    def need_face(self) -> bool:
+        """True when there is a face to edit; otherwise says how to get one."""
+        if self.faces:
+            return True
+        if self.has_session:
+            self.statusBar().showMessage("This photo has no face to edit: draw a box around one first "
+                                         "(Tools > Add Face Box).", 6000)
+        return False
+
+    def on_box_drawn(self, box: tuple) -> None:
+        """A drawn face box is an undoable step (the worker adds the face; undo takes it out again)."""
+        if self.has_session:
+            self.push_edit("add_face", {"box": tuple(float(v) for v in box)}, "Add face box")
+            self.set_tool("pan")
+
+    def on_faces_changed(self, info: dict) -> None:
+        if info.get("serial") != self.session_serial:
+            return
+        faces = info["faces"]
+        self.face_states = {i: st for i, st in self.face_states.items() if i < len(faces)}
+        select = info.get("select")
+        self.set_faces(faces, self.current_face if select is None else select)
+        if select is not None:
+            self.select_face(self.current_face)  # a new box: its face is inverted and ready to edit
+            return
+        state = self.face_states.get(self.current_face)
+        if state is not None:
+            self.on_face(state)
+        else:
+            self.strip.clear()
+            self.attributes.set_values(None)
+        self.update_face_label()
 
     def on_face(self, state: dict) -> None:
         self.face_states[state["face"]] = state
@@ -232,6 +292,9 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
 
     def on_op_ready(self, op, label: str) -> None:
         self.canvas.clear_strokes()
+        if op.face >= len(self.faces):  # its face box was undone while the job ran
+            self.statusBar().showMessage(f"{label}: not applied, its face is gone (undone).", 6000)
+            return
         self.push_edit("apply", {"op": op}, label)
 
     def on_job_started(self, title: str) -> None:
@@ -245,10 +308,24 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.progress.setValue(step)
         self.statusBar().showMessage(f"{message}: {step}/{total}")
 
+    def on_job_preview(self, face: int, slot: int, image) -> None:
+        """A long job's intermediate result: the face strip shows it; the photo keeps the last real edit."""
+        if face == self.current_face:
+            self.strip.show_slot(slot, image)
+
     def on_job_ended(self, title: str, outcome: str) -> None:
+        focus = self.focusWidget()
         self.progress.hide()
         self.cancel_button.hide()
         self.statusBar().showMessage(f"{title}: {outcome}", 5000)
+        state = self.face_states.get(self.current_face)
+        if state is not None:
+            self.strip.show_face(state)  # its previews are gone; a finished job's result follows
+        else:
+            self.strip.show_slot(1, None, "not inverted")
+            self.strip.show_slot(2, None)
+        if focus is None or focus is self.cancel_button:
+            self.canvas.setFocus()
 
     def on_failed(self, title: str, message: str) -> None:
         log.info("shown to the user: %s: %s", title, message)
@@ -259,6 +336,8 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
 
     # -- window → worker ----------------------------------------------------------------------------
     def select_face(self, i: int) -> None:
+        if not 0 <= i < len(self.faces):
+            return
         self.current_face = i
         self.canvas.select_face(i)
         state = self.face_states.get(i)
@@ -272,18 +351,22 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         if not self.has_session:
             self.attributes.set_face("No photo open")
             return
+        if not self.faces:
+            self.attributes.set_face("No face found: draw a box around one (Tools > Add Face Box)")
+            return
         state = self.face_states.get(self.current_face, {})
         how = f"inverted with {state['method']}" if state.get("method") else "not inverted yet"
-        self.attributes.set_face(f"Face {self.current_face + 1} of {len(self.faces)} — {how}")
+        self.attributes.set_face(f"{self.face_name(self.current_face)} of {len(self.faces)} — {how}")
 
     def on_slider(self, name: str, value: float, gesture: int) -> None:
-        if not self.has_session:
+        if not self.has_session or not self.need_face():
+            self.attributes.set_values(None)
             return
         state = self.face_states.get(self.current_face) or {}
         if not self.dial_mode and state.get("attributes") is None:
             # edits start from the face's code: wait for its inversion instead of queueing edits behind it
             self.attributes.set_values(None)
-            self.statusBar().showMessage(f"Face {self.current_face + 1} is not inverted yet — one moment.", 4000)
+            self.statusBar().showMessage(f"{self.face_name(self.current_face)} is not inverted yet — one moment.", 4000)
             if self.models.get("cgan") and self.progress.isHidden():
                 self.worker.submit("invert", face=self.current_face, preset=self.attributes.current_preset())
             return
@@ -296,7 +379,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             self.worker.submit("render", faces=[self.current_face])
 
     def on_reset(self, name: str | None) -> None:
-        if not self.has_session or not (self.models.get("cgan") or self.models.get("elegant")):
+        if not self.has_session or not (self.models.get("cgan") or self.models.get("elegant")) or not self.need_face():
             return
         op = ResetAttributes(self.current_face, (name,) if name else ())
         self.push_edit("apply", {"op": op}, op.describe())
@@ -304,12 +387,14 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
     def on_preset(self, preset: str) -> None:
         self.worker.submit("set_preset", preset=preset)
         state = self.face_states.get(self.current_face)
-        if self.has_session and state and state.get("attributes") is not None:
+        if self.has_session and self.faces and state and state.get("attributes") is not None:
             self.worker.submit("invert", face=self.current_face, preset=preset)
 
     def on_transfer(self, path: str, attributes: tuple, strength: float) -> None:
         if not self.has_session:
             dialogs.info(self, "No photo", "Open a photo first, then take attributes from an exemplar.")
+            return
+        if not self.need_face():
             return
         text = "Take " + ", ".join(plain_name(a) for a in attributes) + " from exemplar"
         args = {"face": self.current_face, "exemplar": path, "attributes": tuple(attributes), "strength": strength}

@@ -12,6 +12,7 @@ Engine modules (and so torch) are imported lazily in the worker thread, so the w
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import traceback
@@ -20,10 +21,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from app.history import History
 from app.requests import RequestHandlers
 
 log = logging.getLogger(__name__)
-EDIT_KINDS = ("apply", "apply_transfer", "squash", "undo", "redo")
+EDIT_KINDS = ("apply", "apply_transfer", "squash", "undo", "redo", "add_face")
 
 
 #: The worker's signals (name → argument types). The GUI listens to their GUI-thread twins
@@ -31,9 +33,11 @@ EDIT_KINDS = ("apply", "apply_transfer", "squash", "undo", "redo")
 SIGNALS: dict[str, tuple] = {
     "modelsChanged": (object,),  # {"cgan": {...} | None, "elegant": {...} | None, "device": str}
     "modelLoaded": (object,),  # the manifest of a bundle loaded by File > Load model
-    "sessionReady": (object,),  # {"photo", "faces", "path", "project", "ops", "cursor", "serial", "recovered"}
+    "sessionReady": (object,),  # {"photo", "faces", "path", "project", "ops", "cursor", "tokens", "serial", ...}
+    "facesChanged": (object,),  # {"faces", "serial", "select"}: a face box drawn, undone or redone
     "faceUpdated": (object,),  # {"face", "crop", "reconstruction", "edit", "attributes", "method", "edited"}
-    "photoRendered": (object, bool),  # photo uint8, final (False = a streaming preview)
+    "photoRendered": (object, bool),  # photo uint8 as an export would write it, final (False = a drag preview)
+    "jobPreview": (int, int, object),  # face, strip slot, a long job's intermediate face crop (never the photo)
     "stackChanged": (object,),  # {"ops": [descriptions], "cursor": n}
     "applied": (int, bool),  # token, ok
     "opReady": (object, str),  # an op made by a long job, to push on the undo stack; its label
@@ -83,6 +87,9 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         self._exemplar_refs: dict[tuple[str, float], str] = {}  # (file, mtime) → session exemplar ref
         self.serial = 0  # which document the session is: edits sent for an older one are refused
         self.exif: bytes | None = None  # the open photo's EXIF (orientation reset), written into exports
+        self.history = History()  # the window's undo stack, entry for entry (app.history)
+        self._parked: dict[int, object] = {}  # undone face boxes (token → engine FaceSlot), for their redo
+        self._restored_tokens = itertools.count(-1, -1)  # tokens of the undo commands for stored edits
 
     # -- called from the GUI thread ----------------------------------------------------------------
     def submit(self, kind: str, **args: Any) -> None:
@@ -151,7 +158,8 @@ class EngineWorker(RequestHandlers, _WorkerBase):
     def _report(self, kind: str, args: dict[str, Any], exc: Exception) -> None:
         from engine.errors import FacetError
 
-        if kind in ("apply", "apply_transfer"):
+        if kind in ("apply", "apply_transfer", "add_face"):
+            self._edit_failed(args.get("serial"))
             self.applied.emit(int(args.get("token", 0)), False)
         title = {"open_photo": "Cannot open the photo", "open_project": "Cannot open the project",
                  "load_models": "Cannot load the model", "load_model": "Cannot load the model",
@@ -164,8 +172,12 @@ class EngineWorker(RequestHandlers, _WorkerBase):
             log.error("%s failed:\n%s", kind, "".join(traceback.format_exception(exc)))
             self.failed.emit(title, f"Unexpected error ({type(exc).__name__}): {exc}. Details are in the log file.")
 
-    def _job(self, title: str, job, face: int | None = None):
-        """Iterate an engine job generator: progress and previews out, cancel in."""
+    def _job(self, title: str, job, face: int | None = None, preview_slot: int = 2):
+        """Iterate an engine job generator: progress and previews out, cancel in.
+
+        Previews go to the face strip (``preview_slot``), never to the photo: the canvas shows only what an
+        export would write, and a cancelled job leaves nothing of itself there.
+        """
         from engine.device import use_cpu_threads
         from engine.errors import Cancelled
 
@@ -184,9 +196,8 @@ class EngineWorker(RequestHandlers, _WorkerBase):
                     outcome = "done"
                     return stop.value
                 self.jobProgress.emit(step.step, step.total, step.message or title)
-                if step.preview is not None and face is not None and self.session is not None:
-                    preview = self.session.preview_photo(self.preview_side, overrides={face: step.preview})
-                    self.photoRendered.emit(preview, False)
+                if step.preview is not None and face is not None:
+                    self.jobPreview.emit(face, preview_slot, step.preview)
         finally:
             use_cpu_threads(interactive=True)
             self._cancel.clear()

@@ -124,11 +124,13 @@ def test_brush_strokes_become_one_undoable_edit(make_window, qtbot, photo_file):
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     window.canvas.paint_line(QPointF(cx - 10, cy), QPointF(cx + 10, cy))
     assert window.canvas.strokes_rgba()[int(cy), int(cx), 3] == 255
-    streamed = []
-    window.events.photoRendered.connect(lambda photo, final: streamed.append(final))
+    on_canvas, previews = [], []
+    window.events.photoRendered.connect(lambda photo, final: on_canvas.append(final))
+    window.events.jobPreview.connect(lambda face, slot, image: previews.append((face, slot)))
     with qtbot.waitSignal(window.events.opReady, timeout=60000):
         window.apply_brush()
-    assert False in streamed  # intermediate previews reached the canvas while it optimised
+    assert previews and set(previews) == {(0, 2)}  # the optimisation shows in the strip's "Current edit"…
+    assert on_canvas == []  # …never on the photo, which shows only what an export would write
     qtbot.waitUntil(lambda: window.worker.pending() == 0 and window.undo_stack.count() == 1)
     qtbot.waitUntil(lambda: len(window.worker.session.ops) == 1)
     assert isinstance(window.worker.session.ops[0], Stroke)
@@ -271,22 +273,35 @@ def test_crash_handler_saves_a_report(tmp_path, monkeypatch):
     assert len(reports) == 1 and "boom in a slot" in reports[0].read_text()
 
 
-def test_a_drawn_box_adds_a_face_that_can_be_edited(make_window, qtbot, photo_file):
+def test_a_drawn_box_adds_a_face_that_can_be_edited_and_undone(make_window, qtbot, photo_file):
     window = make_window()
     open_and_invert(qtbot, window, photo_file)
     n = len(window.faces)
     h, w = window.worker.session.photo.shape[:2]
-    with qtbot.waitSignal(window.events.sessionReady, timeout=20000):
-        window.canvas.boxDrawn.emit((w * 0.6, h * 0.6, w * 0.9, h * 0.9))
-    assert len(window.faces) == n + 1 and window.faces[-1]["manual"]
-    assert len(window.canvas.boxes) == n + 1
     with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
                           check_params_cb=lambda s: s["face"] == n and s["attributes"] is not None):
-        window.select_face(n)  # not inverted yet: selecting it inverts it
-    assert window.canvas.selected == n and f"Face {n + 1} of {n + 1}" in window.attributes.face_label.text()
+        window.canvas.boxDrawn.emit((w * 0.6, h * 0.6, w * 0.9, h * 0.9))  # selected and inverted at once
+    assert len(window.faces) == n + 1 and window.faces[-1]["manual"]
+    assert len(window.canvas.boxes) == n + 1
+    assert window.canvas.selected == n and f"of {n + 1}" in window.attributes.face_label.text()
+    assert window.undo_stack.count() == 1 and window.undo_stack.undoText() == "Add face box"
     with qtbot.waitSignal(window.events.applied, timeout=20000):
         window.attributes.sliders["Male"].setValue(-100)
     assert window.worker.session.ops[-1] == SetAttribute(n, "Male", -1.0, 0)
+    settle(qtbot, window)
+
+    window.undo_action.trigger()  # the edit…
+    window.undo_action.trigger()  # …and the box
+    settle(qtbot, window)
+    assert len(window.worker.session.faces) == n and len(window.faces) == n and len(window.canvas.boxes) == n
+    assert window.worker.session.cursor == 0 and window.current_face < n
+    window.redo_action.trigger()
+    window.redo_action.trigger()
+    settle(qtbot, window)
+    session = window.worker.session
+    assert len(session.faces) == n + 1 and session.faces[n].code is not None  # back with its inversion
+    assert session.cursor == 1 and len(window.canvas.boxes) == n + 1
+    assert window.undo_stack.index() == 2 == len(window.worker.history.tokens)
 
 
 def test_load_model_shows_its_manifest_and_generates_exemplars(make_window, qtbot, model_paths, monkeypatch,
@@ -343,3 +358,231 @@ def test_startup_loads_the_default_models_then_the_last_used(make_window, qtbot,
     with qtbot.waitSignal(window.events.modelsChanged, timeout=20000) as changed:
         window.load_startup_models()
     assert changed.args[0]["cgan"]["path"] == str(mine)
+
+
+# -- menus, crash reports ---------------------------------------------------------------------------------
+def test_every_menu_action_runs(make_window, qtbot, monkeypatch, photo_file):
+    """Each action calls its slot with the arguments the slot takes (PySide6 6.12 passes none to a C++ slot
+    connected to ``triggered``: View > Show Original raised a TypeError)."""
+    from PySide6.QtGui import QAction, QColor
+    from PySide6.QtWidgets import QColorDialog, QFileDialog
+
+    from app.preferences import PreferencesDialog
+
+    for name in ("getOpenFileName", "getSaveFileName"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(lambda *a, **k: ("", "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor()))
+    monkeypatch.setattr(PreferencesDialog, "exec", lambda self: 0)
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.original_action.trigger()  # "\\"
+    assert window.original_toggle.isChecked() and not window.canvas.after.isVisible()
+    window.original_action.trigger()
+    assert not window.original_toggle.isChecked() and window.canvas.after.isVisible()
+    actions = [a for a in window.findChildren(QAction) if a.text() and not a.menu() and "Quit" not in a.text()]
+    assert len(actions) > 20
+    for action in actions:
+        action.trigger()
+    settle(qtbot, window)
+
+
+@pytest.mark.qt_no_exception_capture
+def test_a_crash_report_holds_the_traceback_of_an_error_raised_in_a_slot(tmp_path, monkeypatch, qtbot):
+    import sys
+
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QCheckBox
+
+    from app.main import install_crash_handler
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_crash_handler(tmp_path, show_dialog=False)
+    box, action = QCheckBox(), QAction("Show original")
+    action.setCheckable(True)
+    action.triggered.connect(box.setChecked)  # the wrong connection the app had: no traceback of its own
+    action.trigger()
+    report = next(tmp_path.glob("crash-*.txt")).read_text()
+    assert "takes exactly one argument" in report
+    assert "in test_a_crash_report_holds_the_traceback_of_an_error_raised_in_a_slot" in report
+    assert "action.trigger()" in report and "PySide6 " in report
+
+
+# -- long jobs and cancel -------------------------------------------------------------------------------
+def test_the_canvas_shows_only_what_an_export_writes_while_a_job_runs_and_after_cancel(make_window, qtbot,
+                                                                                         photo_file):
+    from app.strip import FaceStrip
+
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.attributes.sliders["Smiling"].setValue(80)
+    settle(qtbot, window)
+    edited = shown_photo(window)
+    np.testing.assert_array_equal(edited, window.worker.session.render_photo())
+    real = FaceStrip()
+    real.show_face(window.face_states[0])
+    reconstruction = real.images[1].pixmap().toImage()
+    window.worker.submit("set_preset", preset="optimize", steps=100000)
+    window.worker.submit("invert", face=0)  # a re-inversion: a preview every 10 steps
+    strip_changed = lambda: window.strip.images[1].pixmap().toImage() != reconstruction  # noqa: E731
+    qtbot.waitUntil(lambda: strip_changed() or not np.array_equal(shown_photo(window), edited), timeout=60000)
+    np.testing.assert_array_equal(shown_photo(window), edited)  # the half-optimised face is not on the photo…
+    assert strip_changed()  # …but in the strip's reconstruction
+    with qtbot.waitSignal(window.events.jobEnded, timeout=10000):
+        window.cancel_button.click()
+    settle(qtbot, window)
+    np.testing.assert_array_equal(shown_photo(window), edited)  # Cancel leaves the last complete result
+    np.testing.assert_array_equal(shown_photo(window), window.worker.session.render_photo())
+    assert window.strip.images[1].pixmap().toImage() == reconstruction  # and the strip the real one
+
+
+def test_after_cancel_the_keyboard_focus_is_not_stuck_in_the_brush_size_box(make_window, qtbot, photo_file,
+                                                                            monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    from tests.app.helpers import start_long_inversion
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: asked.append(1) or ("", "")))
+    window = make_window()
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    start_long_inversion(qtbot, window, photo_file)
+    window.canvas.setFocus()
+    with qtbot.waitSignal(window.events.jobEnded, timeout=10000):
+        QTest.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    focus = QApplication.focusWidget()
+    assert focus is not None and focus is not window.brush_size and focus is not window.cancel_button
+    QTest.keyClick(focus, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert asked == [1]  # Ctrl+E reached File > Export
+
+
+# -- photos without a face ------------------------------------------------------------------------------
+def test_a_photo_without_a_face_says_so_and_offers_to_draw_a_box(make_window, qtbot, dialogs, tmp_path):
+    from engine.images import save_image
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    flat = save_image(tmp_path / "wall.png", np.stack([xx, yy, xx + yy], 2).astype(np.uint8))
+    window = make_window()
+    with qtbot.waitSignal(window.events.sessionReady, timeout=30000) as ready:
+        window.open_path(str(flat))
+    assert ready.args[0]["faces"] == [] and window.worker.session.faces == []  # no guessed centre box
+    assert any(kind == "question" and title == "No face found" for kind, title, _ in dialogs)
+    assert window.canvas.mode == "box"  # answered Yes: drawing a face box
+    assert "No face found" in window.attributes.face_label.text()
+    window.attributes.sliders["Smiling"].setValue(60)  # nothing to edit: no edit, no inversion
+    window.on_reset(None)
+    settle(qtbot, window)
+    assert window.undo_stack.count() == 0 and window.worker.session.ops == []
+    assert not [d for d in dialogs if d[0] == "critical"]
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["attributes"]):
+        window.canvas.boxDrawn.emit((40.0, 20.0, 100.0, 90.0))
+    assert len(window.worker.session.faces) == 1 and window.canvas.mode == "pan"
+
+
+# -- faces are numbered left to right ---------------------------------------------------------------------
+def test_faces_are_numbered_from_the_left(make_window, qtbot, dialogs, tmp_path):
+    from app.faces import face_numbers
+    from engine.images import save_image
+
+    assert face_numbers([(200, 0, 300, 100), (0, 0, 50, 50), (100, 0, 150, 50)]) == [3, 1, 2]
+    dialogs.answers["question"] = dialogs.answers["question"].No
+    flat = save_image(tmp_path / "wall.png", np.full((120, 240, 3), 128, np.uint8))
+    window = make_window()
+    with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
+        window.open_path(str(flat))
+    for box in ((150.0, 20.0, 220.0, 90.0), (10.0, 20.0, 80.0, 90.0)):  # right face first, then the left one
+        with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["attributes"]):
+            window.canvas.boxDrawn.emit(box)
+    labels = [item.childItems()[0].text() for item in window.canvas.boxes]
+    assert labels == ["2 (manual)", "1 (manual)"]
+    window.select_face(0)
+    assert window.attributes.face_label.text().startswith("Face 2 of 2")
+
+
+# -- text from files is text -----------------------------------------------------------------------------
+def test_a_model_name_with_markup_is_shown_as_text(make_window, qtbot, model_paths, dialogs, tmp_path):
+    import json
+    import shutil
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QTextBrowser
+
+    from app.dialogs import ManifestDialog
+
+    hostile = '<img src="/dev/zero">'
+    bundle = shutil.copytree(model_paths["cgan"], tmp_path / "cgan")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["name"] = hostile
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.worker.submit("load_models", cgan=str(bundle))
+    info = window.attributes.info
+    assert info.textFormat() == Qt.TextFormat.PlainText and hostile in info.text()
+    window.about()
+    assert "&lt;img" in dialogs[-1][2] and "<img" not in dialogs[-1][2]
+    dialog = ManifestDialog(manifest)
+    html = dialog.findChild(QTextBrowser).toHtml()
+    assert "<img" not in html and "/dev/zero" in html
+    window.on_failed("Cannot open the photo", f"{hostile}.jpg: not an image")
+    assert "<img" not in dialogs[-1][2] and "&lt;img" in dialogs[-1][2]
+
+
+def test_the_about_box_names_each_licence_once():
+    from app.dialogs import licence_note
+
+    celeba = "CelebA: non-commercial research only (the images may not be redistributed)"
+    note = licence_note({"licence": celeba, "data": {"licence": celeba, "description": "CelebA faces"}})
+    assert note.count(celeba) == 1
+
+
+# -- the undo stack mirrors the worker's edit history ------------------------------------------------------
+def mirrors(window) -> bool:
+    from app.commands import commands
+
+    stack, history, session = window.undo_stack, window.worker.history, window.worker.session
+    ops = [t for t in history.tokens if history.kinds[t] == "op"]
+    return ([c.token for c in commands(stack)] == history.tokens and stack.index() == history.cursor
+            and len(ops) == len(session.ops))
+
+
+def test_an_edit_that_fails_under_a_newer_one_is_taken_off_the_undo_stack(make_window, qtbot, photo_file, tmp_path):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    broken = tmp_path / "exemplar.png"
+    broken.write_bytes(b"not a png at all")
+    window.on_transfer(str(broken), ("Smiling",), 1.0)  # fails in the worker…
+    window.attributes.sliders["Male"].setValue(50)  # …after this edit went on the stack above it
+    settle(qtbot, window)
+    assert window.undo_stack.count() == 1 and len(window.worker.session.ops) == 1 and mirrors(window)
+    assert window.undo_stack.undoText() == "Male +0.50"
+
+
+def test_undoing_an_edit_that_failed_undoes_nothing_else(make_window, qtbot, photo_file, tmp_path):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.attributes.sliders["Male"].setValue(50)
+    settle(qtbot, window)
+    broken = tmp_path / "exemplar.png"
+    broken.write_bytes(b"not a png at all")
+    window.on_transfer(str(broken), ("Smiling",), 1.0)
+    window.undo_action.trigger()  # the user takes it back before hearing that it failed
+    settle(qtbot, window)
+    assert window.worker.session.cursor == 1  # the slider edit is still there, in both stacks
+    assert window.undo_stack.count() == 1 and window.undo_stack.index() == 1 and mirrors(window)
+
+
+def test_edits_made_while_a_face_box_is_added_stay_on_the_undo_stack(make_window, qtbot, photo_file):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    h, w = window.worker.session.photo.shape[:2]
+    window.canvas.boxDrawn.emit((w * 0.6, h * 0.6, w * 0.9, h * 0.9))
+    window.attributes.sliders["Male"].setValue(40)  # sent before the worker added the box
+    window.attributes.sliders["Male"].setValue(70)
+    settle(qtbot, window)
+    assert len(window.worker.session.ops) == 2 and window.undo_stack.count() == 3 and mirrors(window)

@@ -118,3 +118,35 @@ def test_python_m_app_starts_logs_and_exits_cleanly(tmp_path):
     assert not list((tmp_path / "logs").glob("crash-*"))
     settings = (tmp_path / "settings.ini").read_text()
     assert "clean_exit_time" in settings and "geometry" in settings  # clean exit + layout saved
+
+
+def test_undo_redo_and_merges_act_on_the_commands_the_window_names(qtbot, model_paths, photo_file):
+    """The worker's half of keeping the undo stack and the edit stack in step (app.history)."""
+    from engine.ops import SetAttribute
+
+    worker = EngineWorker()
+    worker._run("load_models", dict(model_paths))
+    worker._run("open_photo", {"path": photo_file})
+    worker._run("invert", {"face": 0})
+    session, history = worker.session, worker.history
+    worker._run("apply", {"op": SetAttribute(0, "Male", 0.5, 0), "token": 1})
+    worker._run("undo", {"token": 99})  # a command whose edit failed: the edit before it stays
+    assert session.cursor == 1 and history.tokens == [1]
+
+    # a drag whose first value failed: the values merged into it are taken back with it
+    with qtbot.waitSignal(worker.applied) as failed:
+        worker._run("apply", {"op": SetAttribute(0, "Smiling", float("nan"), 7), "token": 2})
+    assert failed.args == [2, False]
+    worker._run("apply", {"op": SetAttribute(0, "Smiling", 0.4, 7), "token": 3})
+    worker._run("squash", {"token": 2, "merged": 3})
+    assert len(session.ops) == 1 and history.tokens == [1]
+    # a drag whose values all landed: one operation, the first command's token
+    worker._run("apply", {"op": SetAttribute(0, "Smiling", 0.2, 8), "token": 4})
+    worker._run("apply", {"op": SetAttribute(0, "Smiling", 0.6, 8), "token": 5})
+    worker._run("squash", {"token": 4, "merged": 5})
+    assert [op.value for op in session.ops] == [0.5, 0.6] and history.tokens == [1, 4]
+
+    # an edit that fails after an undo drops the redo tail, as the window's push of it did
+    worker._run("undo", {"token": 4})
+    worker._run("apply", {"op": SetAttribute(0, "No_Such_Attribute", 0.1, 0), "token": 6})
+    assert len(session.ops) == 1 and history.tokens == [1] and history.cursor == 1
