@@ -12,8 +12,8 @@ memory is its own::
     python -m tests.robustness.gui_monkey --actions 1000 --seed 7 --images ../shared/fixtures/images
     python -m tests.robustness.gui_monkey --actions 3400 --models shipped      # the longer mode
 
-The last line of its output is a JSON report: actions run, exceptions, unexpected-error messages, mirror
-violations (with the first few described), peak memory (MB) and seconds.
+The last line of its output is a JSON report: actions run, exceptions, unexpected-error messages, projects
+it saved that did not reopen, mirror violations (with the first few described), peak memory (MB), seconds.
 """
 
 from __future__ import annotations
@@ -382,10 +382,13 @@ def run(actions: int, seed: int, models: dict[str, str], images: list[str], work
     app.processEvents()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     unexpected = {k: v for k, v in failures.items() if "Unexpected error" in k or "Internal error" in k}
+    # every project the monkey opens is one it saved, with the same two models loaded: each must reopen
+    reopen = {k: v for k, v in failures.items() if k.startswith("Cannot open the project")}
     return {
         "actions": actions, "seed": seed, "seconds": round(seconds, 1), "exceptions": len(exceptions),
         "exception_samples": exceptions[:3], "unexpected_errors": sum(unexpected.values()),
-        "unexpected_samples": list(unexpected)[:5], "violations": len(violations), "violation_samples": violations[:5],
+        "unexpected_samples": list(unexpected)[:5], "reopen_failures": sum(reopen.values()),
+        "reopen_samples": list(reopen)[:3], "violations": len(violations), "violation_samples": violations[:5],
         "hangs": hangs, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "action_counts": dict(monkey.actions), "messages": dict(failures.most_common(12)),
         "timing": {k: round(v, 1) for k, v in timing.most_common()},

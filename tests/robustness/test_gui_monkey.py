@@ -37,6 +37,7 @@ def test_random_gui_actions_keep_the_undo_stack_in_step_without_errors():
     assert report["actions"] == ACTIONS
     assert report["exceptions"] == 0, report["exception_samples"]
     assert report["unexpected_errors"] == 0, report["unexpected_samples"]
+    assert report["reopen_failures"] == 0, report["reopen_samples"]  # a project the app saved must reopen
     assert report["violations"] == 0, report["violation_samples"]
     assert report["hangs"] == 0
     assert report["peak_rss_mb"] < MAX_PEAK_MB, report
