@@ -103,13 +103,15 @@ def install_crash_handler(folder: Path, show_dialog: bool = True):
         if show_dialog and not state["busy"]:
             state["busy"] = True
             try:
-                from PySide6.QtWidgets import QApplication, QMessageBox
+                from PySide6.QtWidgets import QApplication
 
                 if QApplication.instance() is not None:
+                    from app import dialogs
+
                     where = f"A report was saved to:\n{report}" if report else "The report could not be saved."
-                    QMessageBox.critical(None, "Facet Studio hit a bug",
-                                         f"Something went wrong: {exc_type.__name__}: {exc}\n\n{where}\n\n"
-                                         "Your edits are autosaved; you can keep working or restart.")
+                    dialogs.error(None, "Facet Studio hit a bug",  # the message may name files: shown as text
+                                  f"Something went wrong: {exc_type.__name__}: {exc}\n\n{where}\n\n"
+                                  "Your edits are autosaved; you can keep working or restart.")
             finally:
                 state["busy"] = False
 
