@@ -88,16 +88,24 @@ class Recipe:
         """Use around forward passes: bf16 on CPU, AMP on CUDA, nothing for fp32."""
         return autocast(self.device, self.precision)
 
-    def step(self, name: str, loss: torch.Tensor) -> None:
-        """Zero grads, backward ``loss`` and step optimiser ``name`` (through the fp16 GradScaler if any)."""
+    def step(self, name: str, loss: torch.Tensor, clip: float = 0.0) -> None:
+        """Zero grads, backward ``loss`` and step optimiser ``name`` (through the fp16 GradScaler if any).
+
+        ``clip`` > 0 caps the gradients' total norm first: one odd batch then cannot throw a network far off."""
         opt = self.optimizers()[name]
         opt.zero_grad(set_to_none=True)
         scaler = self.scalers.get(name)
+        params = [p for group in opt.param_groups for p in group["params"]]
         if scaler is None:
             loss.backward()
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
         else:
             scaler.scale(loss).backward()
+            if clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, clip)
             scaler.step(opt)
             scaler.update()
 

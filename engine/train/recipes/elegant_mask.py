@@ -109,14 +109,15 @@ class MaskElegantRecipe(Recipe):
         beta1: float = 0.5
         rec_weight: float = 10.0
         adv_weight: float = 1.0
-        cls_weight: float = 1.0
+        cls_weight: float = 2.0
         mismatch_weight: float = 0.5
         mask_weight: float = 0.1  # mean mask of the exchanged edits (sparsity)
         tv_weight: float = 0.5  # total variation of the mask (smoothness)
         region_weight: float = 3.0  # mask outside the attribute's region
         area_weight: float = 10.0  # hinges on the mask's mean area: the guard against collapse
-        min_area: float = 0.003
+        min_area: float = 0.01  # 1 % of the crop: the content can only learn where the mask is open
         max_area: float = 0.6
+        disc_clip: float = 10.0  # the discriminator's gradient norm cap (a v2 run spiked once at step 600 without it)
         r1_gamma: float = 1.0
         r1_every: int = 16
         augment: str = "color,translation,cutout"
@@ -260,7 +261,7 @@ class MaskElegantRecipe(Recipe):
         if c.r1_gamma > 0 and c.r1_every > 0 and step % c.r1_every == 0:
             r1 = self._r1(reals, y_real)
             d_loss = d_loss + 0.5 * c.r1_gamma * c.r1_every * r1
-        self.step("disc", d_loss)
+        self.step("disc", d_loss, clip=c.disc_clip)
 
         # -- generator -----------------------------------------------------------------------------
         logits, attrs = self._disc(swapped, y_fake)
