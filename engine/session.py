@@ -34,6 +34,7 @@ from engine.ops import (
     encode_png,
     op_from_dict,
     pack_strokes,
+    unpack_strokes,
 )
 from engine.progress import Job
 from engine.session_check import FORMAT, FORMAT_VERSION, check_session_dict
@@ -335,9 +336,8 @@ class EditSession:
             image = self._fit(self._render_code(i, self.face_code(i)))
             if self.keep_face:
                 image = edit.add_change(slot.crop, self._base_render(i), image)
-                weight = cgan_confinement(self._edited_names(ops), self.resolution,
-                                          any(isinstance(op, Stroke) for op in ops))
-                image = embed_change(slot.crop, slot.crop, image, "face", weight)
+                image = embed_change(slot.crop, slot.crop, image, "face", self._confinement(ops))
+            image = self._paint_strokes(image, ops)
         if self.view_layout != "face":
             for op in ops:
                 if isinstance(op, Complete):
@@ -349,10 +349,41 @@ class EditSession:
         return [n for op in ops for n in (op.names if isinstance(op, ResetAttributes)
                                           else (op.name,) if isinstance(op, SetAttribute | ApplyVector) else ())]
 
+    # -- strokes and completion: changes that stay where the user painted -----------------------------
+    def _strokes(self, ops: list[Op]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(mask, colours) at the session resolution of the active strokes since the last reset of everything."""
+        out = []
+        for op in ops:
+            if isinstance(op, ResetAttributes) and not op.names:
+                out = []
+            elif isinstance(op, Stroke):
+                mask, colors = unpack_strokes(op.strokes)
+                out.append((np.asarray(resize((mask * 255).astype(np.uint8), (self.resolution,) * 2)) > 127,
+                            self._fit(colors)))
+        return out
+
+    def _confinement(self, ops: list[Op]) -> np.ndarray:
+        """Where a cGAN change may reach the face: the edited attributes' regions and the strokes' reach."""
+        from engine.edit.constrained import stroke_reach
+
+        weight = cgan_confinement(self._edited_names(ops), self.resolution, False)
+        for mask, _ in self._strokes(ops):
+            weight = np.maximum(weight, stroke_reach(mask))
+        return weight
+
+    def _paint_strokes(self, image: np.ndarray, ops: list[Op]) -> np.ndarray:
+        """The strokes' colour layers over the generator's change: the stroked pixels take their colour."""
+        from engine.edit.constrained import paint_strokes
+
+        for mask, colors in self._strokes(ops):
+            image = paint_strokes(image, mask, colors)
+        return image
+
     def _complete(self, image: np.ndarray, op: Complete) -> np.ndarray:
-        mask = decode_png(op.mask).astype(np.float32)[..., None] / 255.0
-        done = self._fit(decode_png(op.result))
-        return (done * mask + image * (1 - mask) + 0.5).astype(np.uint8)
+        """``image`` with a stored completion's pixels inside its mask (outside it: untouched, bit for bit)."""
+        from engine.edit.constrained import blend_completion
+
+        return blend_completion(image, self._fit(decode_png(op.result)), decode_png(op.mask))
 
     def view_slot(self, i: int) -> FaceSlot:
         """Face ``i`` aligned in the view layout (the slot itself in the ``face`` layout), cached per slot."""
@@ -483,6 +514,7 @@ class EditSession:
         from engine import edit
 
         self._need_code(i)
+        options.setdefault("tuned", self._slot(i).tuned)  # through the face's tuned generator (pivotal tuning)
         result = yield from edit.stroke_edit_job(self._need_cgan(), self.face_code(i), mask, colors, **options)
         code = getattr(result, "code", result)
         return Stroke(face=i, strokes=pack_strokes(mask, colors), z=tuple(float(v) for v in code.z),

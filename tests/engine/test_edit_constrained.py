@@ -52,8 +52,10 @@ def test_colour_stroke_moves_the_region_toward_its_colour(bundle, face):
 def test_stroke_cancel_within_one_step(bundle, face):
     code = LatentCode(np.zeros(32), np.zeros(5))
     seen: list[int] = []
+    mask = np.zeros((32, 32))
+    mask[8:16] = 1
     with pytest.raises(Cancelled):
-        stroke_edit(bundle, code, np.ones((32, 32)), np.zeros((32, 32, 3), np.uint8), steps=100,
+        stroke_edit(bundle, code, mask, np.zeros((32, 32, 3), np.uint8), steps=100,
                     progress=lambda s: seen.append(s.step), cancel=lambda: len(seen) >= 2)
     assert seen == [1, 2]
 
@@ -70,7 +72,7 @@ def test_completion_keeps_known_pixels_and_fills_the_hole(bundle, face):
     hole_err = np.abs(out[~known].astype(float) - face[~known].astype(float)).mean()
     black_err = np.abs(damaged[~known].astype(float) - face[~known].astype(float)).mean()
     assert hole_err < 0.6 * black_err
-    with pytest.raises(FacetError, match="whole image"):
+    with pytest.raises(FacetError, match="whole face"):
         complete(bundle, damaged, np.ones((32, 32)), steps=2)
 
 
