@@ -167,8 +167,12 @@ def _check_face(face: Any, where: str, resolution: int) -> None:
     if not isinstance(face.get("manual", False), bool):
         raise _fail(f"{where}.manual", "must be true or false")
     _text(face.get("method", ""), f"{where}.method")
-    if face.get("reconstruction") is not None:
-        _image(face["reconstruction"], f"{where}.reconstruction", resolution)
+    if face.get("reconstruction") is not None:  # the cGAN's own output: square, at its resolution (64 in 128 crops)
+        rec = face["reconstruction"]
+        _image(rec, f"{where}.reconstruction")
+        if rec.shape[0] != rec.shape[1] or rec.shape[0] > max(resolution, 1024):
+            raise _fail(f"{where}.reconstruction", f"must be a square image of at most {max(resolution, 1024)} px, "
+                                                   f"got {rec.shape[1]} x {rec.shape[0]}")
     code = face.get("code")
     if code is not None:
         if not isinstance(code, dict) or set(code) != {"z", "y"}:

@@ -160,3 +160,16 @@ def test_a_project_made_with_face_crop_exemplars_opens_with_a_head_model(models,
     data["exemplar_layout"] = "torso"
     with pytest.raises(FacetError, match="exemplar_layout"):
         EditSession.from_dict(data, elegant=models[1])
+
+
+def test_a_project_whose_cgan_is_smaller_than_its_crops_reopens(models, astronaut, tmp_path):
+    """The shipped pair: a 64 px cGAN whose reconstructions stay 64 px in 128 px sessions (32 in 64 here)."""
+    from engine.invert import LatentCode
+
+    cgan, mask64 = models[0], load_bundle(make_mask_bundle(tmp_path / "mask64", resolution=64))
+    s = EditSession(astronaut, cgan, mask64)
+    assert s.resolution == 64
+    s.faces[0].code = LatentCode(np.zeros(16, np.float32), np.zeros(len(ATTRS), np.float32))
+    s.faces[0].reconstruction = np.zeros((32, 32, 3), np.uint8)
+    opened = EditSession.from_dict(s.to_dict(), cgan, mask64)
+    assert opened.reconstruction(0).shape == (64, 64, 3)
