@@ -210,6 +210,40 @@ class Complete(Op):
         return "Complete region"
 
 
+@register_op
+@dataclass(frozen=True)
+class Interpolate(Op):
+    """Blend the face's code towards another face's code ``(z, y)``: ``t`` = 0 keeps it, 1 is the other face.
+
+    The other code is stored in the operation (it came from inverting another face or photo), so replay needs
+    neither that photo nor another inversion; ``source`` names it for the history ("Face 2", a file name)."""
+
+    kind: ClassVar[str] = "interpolate"
+    z: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
+    t: float = 0.5
+    source: str = ""
+    gesture: int = 0  # one slider drag = one undo step
+
+    def describe(self) -> str:
+        return f"Blend with {self.source or 'another face'} {self.t:.0%}"
+
+
+@register_op
+@dataclass(frozen=True)
+class Upscale(Op):
+    """Super-resolution of a face that is small in the photo: the face's pixels (inside its oval) become the
+    cGAN's sharper face found for them, ``result`` (a crop-sized PNG); later edits add their change to it."""
+
+    kind: ClassVar[str] = "upscale"
+    stage: ClassVar[str] = "image"
+    result: str = ""  # encode_png(super-resolved crop)
+    factor: int = 1
+
+    def describe(self) -> str:
+        return f"Super-resolve face (x{self.factor})"
+
+
 @dataclass
 class Change:
     """What an operation changed, so the GUI redraws only that (Anki-style)."""

@@ -25,11 +25,13 @@ from engine.ops import (
     Change,
     Complete,
     Dial,
+    Interpolate,
     Op,
     ResetAttributes,
     SetAttribute,
     Stroke,
     TransferFromExemplar,
+    Upscale,
     decode_png,
     encode_png,
     op_from_dict,
@@ -226,6 +228,19 @@ class EditSession:
             check_code(self._need_cgan(), op.z, op.y, "brush strokes")
         if isinstance(op, Complete):
             self._need_cgan()
+        if isinstance(op, Interpolate):
+            if not (np.isfinite(op.t) and 0.0 <= op.t <= 1.0):
+                raise FacetError(f"{op.describe()}: the blend must be from 0 to 1, got {op.t!r}")
+            self._need_code(op.face)
+            check_code(self._need_cgan(), op.z, op.y, "the face to blend with")
+        if isinstance(op, Upscale):
+            result = decode_png(op.result)  # an ImageLoadError (a FacetError) when it is not a PNG
+            if result.ndim != 3 or result.shape[2] != 3 or result.shape[0] != result.shape[1]:
+                raise FacetError(f"{op.describe()}: the stored face is not a square RGB image")
+        if isinstance(op, ApplyVector):
+            from engine.edit.latent import attribute_vector
+
+            attribute_vector(self.models.cgan, op.name)  # a bundle without vectors: refused here, not when drawn
 
     @staticmethod
     def _check_names(bundle: Bundle, names: Iterable[str]) -> None:
@@ -263,6 +278,9 @@ class EditSession:
                         code.y[k] = slot.code.y[k]
             elif isinstance(op, Stroke):
                 code = LatentCode(np.asarray(op.z, np.float32), np.asarray(op.y, np.float32))
+            elif isinstance(op, Interpolate):
+                other = LatentCode(np.asarray(op.z, np.float32), np.asarray(op.y, np.float32))
+                code = edit.interpolate(code, other, op.t)
         return code
 
     def face_dials(self, i: int) -> dict[str, float]:
@@ -329,20 +347,31 @@ class EditSession:
         """Face ``i``'s ``face``-layout crop after its cGAN edits (codes, and completions when renders are in
         another layout), each cGAN change confined to where its attributes live."""
         slot = self._slot(i)
-        image = slot.crop
+        image = base = self._upscaled(i, ops)
         if slot.code is not None and self.models.cgan is not None and any(op.stage == "code" for op in ops):
             from engine import edit
 
             image = self._fit(self._render_code(i, self.face_code(i)))
             if self.keep_face:
-                image = edit.add_change(slot.crop, self._base_render(i), image)
-                image = embed_change(slot.crop, slot.crop, image, "face", self._confinement(ops))
+                image = edit.add_change(base, self._base_render(i), image)
+                image = embed_change(base, base, image, "face", self._confinement(ops))
             image = self._paint_strokes(image, ops)
         if self.view_layout != "face":
             for op in ops:
                 if isinstance(op, Complete):
                     image = self._complete(image, op)
         return image
+
+    def _upscaled(self, i: int, ops: list[Op]) -> np.ndarray:
+        """Face ``i``'s crop, or after an active :class:`Upscale` the super-resolved face inside its oval (the
+        crop's own pixels around it): the pixels every later edit adds its change to."""
+        crop = self._slot(i).crop
+        done = [op for op in ops if isinstance(op, Upscale)]
+        if not done:
+            return crop
+        weight = cgan_confinement((), self.resolution, True)[..., None]
+        sharp = self._fit(decode_png(done[-1].result)).astype(np.float32)
+        return np.clip(crop * (1 - weight) + sharp * weight + 0.5, 0, 255).astype(np.uint8)
 
     @staticmethod
     def _edited_names(ops: list[Op]) -> list[str]:
@@ -366,7 +395,8 @@ class EditSession:
         """Where a cGAN change may reach the face: the edited attributes' regions and the strokes' reach."""
         from engine.edit.constrained import stroke_reach
 
-        weight = cgan_confinement(self._edited_names(ops), self.resolution, False)
+        blended = any(isinstance(op, Interpolate) for op in ops)  # another face: the whole face may change
+        weight = cgan_confinement(self._edited_names(ops), self.resolution, blended)
         for mask, _ in self._strokes(ops):
             weight = np.maximum(weight, stroke_reach(mask))
         return weight

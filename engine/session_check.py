@@ -207,6 +207,8 @@ def _check_op(op: Any, where: str, n_faces: int, resolution: int) -> None:
     if op["kind"] == "complete":
         _check_png(op.get("mask", ""), f"{where}.mask", (resolution, resolution), "L")
         _check_png(op.get("result", ""), f"{where}.result", None, "RGB")
+    if op["kind"] == "upscale":
+        _check_png(op.get("result", ""), f"{where}.result", None, "RGB")
     if op["kind"] == "stroke":
         _check_png(op.get("strokes", ""), f"{where}.strokes", None, "RGBA")
 

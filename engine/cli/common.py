@@ -247,10 +247,11 @@ def check_photo_flags(args: argparse.Namespace) -> None:
 
 
 def left_to_right(boxes: list[Any]) -> list[int]:
-    """Indices of ``boxes`` (x0, y0, x1, y1) ordered as faces are numbered: by box centre, left to right (then
-    top to bottom), the order the app shows them in. ``left_to_right(boxes)[n - 1]`` is face ``n``."""
-    centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes]
-    return sorted(range(len(boxes)), key=lambda i: centres[i])
+    """Indices of ``boxes`` (x0, y0, x1, y1) ordered as faces are numbered, the app's order
+    (:func:`engine.numbering.reading_order`). ``left_to_right(boxes)[n - 1]`` is face ``n``."""
+    from engine.numbering import reading_order
+
+    return reading_order(boxes)
 
 
 def pick_face(boxes: list[Any], face: int, name: str | Path) -> int:
