@@ -19,6 +19,7 @@ resized to R. Strength 0 is the identity; values up to :data:`MAX_STRENGTH` extr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from engine.bundle import Bundle
+from engine.device import fast_inference
 from engine.errors import BundleError, FacetError, NumericalError
 from engine.images import center_square
 from engine.models.elegant import block_slice
@@ -170,12 +172,26 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 # -- public API -------------------------------------------------------------------------------------
+def _fast(bundle: Bundle) -> contextlib.AbstractContextManager:
+    """A masked model runs channels-last in the hardware's fast precision (bf16: 34 → 8 ms per decode on this
+    project's CPUs); the older ELEGANT model as it always ran."""
+    if not is_masked(bundle):
+        return contextlib.nullcontext()
+    for role in ("encoder", "decoder"):
+        net = bundle.network(role)
+        if not getattr(net, "_channels_last", False):
+            net.to(memory_format=torch.channels_last)
+            net._channels_last = True
+    return fast_inference(bundle.device)
+
+
 @torch.inference_mode()
 def encode(bundle: Bundle, image: np.ndarray) -> ElegantCode:
     """Encode one face (any size; centre square) for later cheap re-rendering."""
     _check_bundle(bundle)
     x = to_tensor(bundle, image, keep_size=True)
-    latent, skips = bundle.network("encoder")(_model_size(x, bundle.resolution))
+    with _fast(bundle):
+        latent, skips = bundle.network("encoder")(_model_size(x, bundle.resolution))
     return ElegantCode(latent=latent, skips=skips, image=x, block_channels=_block_channels(bundle))
 
 
@@ -204,7 +220,8 @@ def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None
     side = code.image.shape[-1]
     mask = None
     if is_masked(bundle):
-        m, res = decoder.edit(latent, code.latent, code.skips)
+        with _fast(bundle):
+            m, res = decoder.edit(latent, code.latent, code.skips)
         m, res = _finite(m.float(), "mask", bundle), _finite(res.float(), "residual", bundle)
         if m.shape[-1] != side:
             m, res = _bilinear(m, side).clamp_(0, 1), _bilinear(res, side)

@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from engine.data.labels import positive_fraction
-from engine.device import pick_device
+from engine.device import cpu_has_bf16, pick_device
 from engine.errors import DatasetError, FacetError, NumericalError
 from engine.images import save_image
 from engine.progress import CancelFn, Job, ProgressFn, Step, drive
@@ -74,20 +74,12 @@ class TrainResult:
     resumed_from: int = 0
 
 
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_precision(device: torch.device, precision: str) -> str:
     """``auto`` → bf16 on CUDA GPUs that have it (else fp16), bf16 on CPUs with native bf16, else fp32."""
     if precision == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device.type == "cpu" and _cpu_has_bf16() else "fp32"
+        return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
         return "fp32"  # fp16 autocast on CPU is slow and gains nothing
     return precision
