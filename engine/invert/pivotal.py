@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from engine.bundle import Bundle
 from engine.device import autocast
@@ -59,6 +59,8 @@ LOCALITY = 1.0
 LOCALITY_CODES = 8
 #: How many of the generator's last transposed convolutions are tuned.
 TUNED_CONVS = 2
+#: Layer types the tuned part of the generator may hold (besides parameter-free activations).
+_LAYERS = (nn.ConvTranspose2d, nn.BatchNorm2d)
 #: The loss must stay below this multiple of where it started; above it the tuning is taken to diverge.
 RISE = 2.0
 PREVIEW_EVERY = 50
@@ -179,13 +181,44 @@ def fingerprint(G: nn.Module) -> str:
 
 def tuned_start(G: nn.Module, what: str = "pivotal tuning") -> int:
     """Index in ``G.main`` of the first tuned layer (the :data:`TUNED_CONVS`-th transposed convolution from the end)."""
+    from engine.models.cgan import Generator
+
     main = getattr(G, "main", None)
-    convs = [i for i, m in enumerate(main)] if isinstance(main, nn.Sequential) else []
-    convs = [i for i in convs if isinstance(main[i], nn.ConvTranspose2d)]
+    convs = [i for i, m in enumerate(main) if isinstance(m, nn.ConvTranspose2d)] if isinstance(G, Generator) else []
     if len(convs) < TUNED_CONVS + 1:
-        raise FacetError(f"{what}: the generator ({type(G).__name__}) is not a stack of transposed convolutions "
-                         f"with at least {TUNED_CONVS + 1} of them; it cannot be tuned")
-    return convs[-TUNED_CONVS]
+        raise FacetError(f"{what}: the generator ({type(G).__name__}) is not the cGAN's stack of transposed "
+                         f"convolutions with at least {TUNED_CONVS + 1} of them; it cannot be tuned")
+    start = convs[-TUNED_CONVS]
+    odd = [type(m).__name__ for m in main[start:] if not isinstance(m, _LAYERS) and any(True for _ in m.parameters())]
+    if odd:
+        raise FacetError(f"{what}: the generator's last layers hold {', '.join(odd)}, which cannot be tuned")
+    return start
+
+
+def _generator_input(G: nn.Module, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What ``G.main`` receives for codes (z, y): :meth:`engine.models.cgan.Generator.forward`'s first step."""
+    c = G.config
+    if z.shape[-1] != c.z_dim or y.shape[-1] != c.n_attrs or z.shape[0] != y.shape[0]:
+        raise ValueError(f"G expects z (B, {c.z_dim}) and y (B, {c.n_attrs}), got {tuple(z.shape)} and {tuple(y.shape)}")
+    return torch.cat([z, y.to(z.dtype)], dim=1)[:, :, None, None]
+
+
+def _run_tail(G: nn.Module, start: int, h: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``G.main[start:]`` on ``h`` with its parameters taken from ``params`` (names as in ``G``), written out
+    functionally: the shared generator is never modified, so another thread may use it meanwhile (the app
+    refines an inversion beside the edits)."""
+    for i in range(start, len(G.main)):
+        m, name = G.main[i], f"main.{i}."
+        if isinstance(m, nn.ConvTranspose2d):
+            bias = params.get(name + "bias", m.bias)
+            h = F.conv_transpose2d(h, params.get(name + "weight", m.weight), bias, m.stride, m.padding,
+                                   m.output_padding, m.groups, m.dilation)
+        elif isinstance(m, nn.BatchNorm2d):  # eval mode: the running statistics
+            h = F.batch_norm(h, m.running_mean, m.running_var, params.get(name + "weight", m.weight),
+                             params.get(name + "bias", m.bias), False, 0.0, m.eps)
+        else:
+            h = m(h)
+    return h
 
 
 def check_tuned(bundle: Bundle, tuned: TunedWeights, what: str) -> None:
@@ -227,13 +260,12 @@ def delta_tensors(bundle: Bundle, tuned: TunedWeights) -> dict[str, torch.Tensor
 
 def tuned_generator(bundle: Bundle, tuned: TunedWeights | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """G'(z, y): the bundle's generator with ``tuned`` applied at each code's strength (the generator itself when
-    ``tuned`` is None). Differentiable in z and y, so the latent optimisers (strokes) can use it.
-
-    The shared generator's weights are swapped only for the duration of a call (``torch.func.functional_call``),
-    so a caller on another thread must not use the same generator meanwhile (the app's worker is one thread)."""
+    ``tuned`` is None). Differentiable in z and y, so the latent optimisers (strokes) can use it; it never
+    modifies the shared generator (:func:`_run_tail`)."""
     G = bundle.network("generator")
     if tuned is None:
         return G
+    start = tuned_start(G)
     deltas = delta_tensors(bundle, tuned)
     params = dict(G.named_parameters())
 
@@ -242,9 +274,10 @@ def tuned_generator(bundle: Bundle, tuned: TunedWeights | None) -> Callable[[tor
 
     def forward(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         s = tuned.strength(z.detach()).cpu().numpy()
+        h = G.main[:start](_generator_input(G, z, y))
         if np.all(s == s[0]):
-            return G(z, y) if s[0] == 0 else functional_call(G, at(float(s[0])), (z, y))
-        return torch.cat([functional_call(G, at(float(v)), (z[k : k + 1], y[k : k + 1])) for k, v in enumerate(s)])
+            return _run_tail(G, start, h, at(float(s[0])))
+        return torch.cat([_run_tail(G, start, h[k : k + 1], at(float(v))) for k, v in enumerate(s)])
 
     return forward
 
@@ -265,18 +298,6 @@ class TuneOutcome:
     losses: list[float]
     steps: int
     note: str = ""
-
-
-def _layer_input(G: nn.Module, start: int, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """What ``G.main[start]`` receives for codes (z, y): the frozen front of G, evaluated once."""
-    seen: list[torch.Tensor] = []
-    handle = G.main[start].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
-    try:
-        with torch.no_grad():
-            G(z, y)
-    finally:
-        handle.remove()
-    return seen[0]
 
 
 class _Deltas(nn.Module):
@@ -327,18 +348,17 @@ def tune_job(bundle: Bundle, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor, 
         raise NumericalError(f"pivotal tuning: the learning rate must be a finite positive number, not {lr!r}")
     G = bundle.network("generator")
     start = tuned_start(G)
-    tail = G.main[start:]
-    base = {n: p.detach() for n, p in tail.named_parameters()}
+    base = {f"main.{n}": p.detach() for n, p in G.main[start:].named_parameters()}
     deltas = _Deltas(base, max(1, int(rank)), seed)
     gen = torch.Generator().manual_seed(int(seed) + 1)
     k = max(0, int(locality_codes)) if locality else 0
     zr = torch.randn(k, z.shape[1], generator=gen).to(z.device)
     yr = (torch.randint(0, 2, (k, y.shape[1]), generator=gen).float() * 2 - 1).to(y.device)
-    h = _layer_input(G, start, z, y)
-    hr = _layer_input(G, start, zr, yr) if k else None
-    with torch.no_grad():
-        untuned = tail(h)
-        target_r = tail(hr) if k else None
+    with torch.no_grad():  # the frozen front of G, evaluated once
+        h = G.main[:start](_generator_input(G, z, y))
+        hr = G.main[:start](_generator_input(G, zr, yr)) if k else None
+        untuned = _run_tail(G, start, h, base)
+        target_r = _run_tail(G, start, hr, base) if k else None
     opt = torch.optim.Adam(deltas.parameters(), lr=lr)
     total = offset + steps if total is None else total
     losses: list[float] = []
@@ -354,12 +374,12 @@ def tune_job(bundle: Bundle, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor, 
     for step in range(max(0, int(steps))):
         with autocast(x.device, precision):
             p = params()
-            out = functional_call(tail, p, (h,))
+            out = _run_tail(G, start, h, p)
             loss = (out.float() - x).pow(2).mean()
             recon = loss.detach()
             if k:
                 half = slice(0, k // 2 or 1) if step % 2 == 0 else slice(k // 2, k)
-                o = functional_call(tail, p, (hr[half],))
+                o = _run_tail(G, start, hr[half], p)
                 loss = loss + locality * (o.float() - target_r[half]).pow(2).mean()
         value = float(recon)
         if not (math.isfinite(value) and math.isfinite(float(loss.detach()))):
@@ -378,7 +398,7 @@ def tune_job(bundle: Bundle, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor, 
         return stopped(f"the tuned weights became NaN or infinite (learning rate {lr:g})")
     root = math.sqrt(z.shape[1])
     tuned = TunedWeights(fingerprint(G), z[0].detach().float().cpu().numpy().copy(), RADIUS * root, FALLOFF * root,
-                         {f"main.{n}": v for n, v in deltas.frozen(rank).items()})
+                         deltas.frozen(rank))
     with torch.no_grad():
         image = tuned_generator(bundle, tuned)(z, y).float()
     final = float((image - x).pow(2).mean())

@@ -161,3 +161,27 @@ def test_a_big_layer_is_kept_as_a_low_rank_factor_pair(bundle, face):
     pairs = [p for p in result.tuned.deltas.values() if "a" in p]
     assert pairs and all(p["a"].shape[1] == 2 == p["b"].shape[0] for p in pairs)
     np.testing.assert_array_equal(P.render(bundle, result.code, result.tuned), result.reconstruction)
+
+
+def test_tuning_and_tuned_renders_never_touch_the_shared_generator(bundle, face, tuned):
+    """The app refines an inversion in a thread of its own while the worker renders edits with the same G: neither
+    may see the other's weights. Every module of G that runs must run with its own parameters."""
+    G = bundle.network("generator")
+    own = {name: {k: id(v) for k, v in m.named_parameters(recurse=False)} for name, m in G.named_modules()}
+    seen: list[str] = []
+
+    def check(module, _args, name=""):
+        if {k: id(v) for k, v in module.named_parameters(recurse=False)} != own[name]:
+            seen.append(name)
+
+    handles = [m.register_forward_pre_hook(lambda mod, args, n=n: check(mod, args, n)) for n, m in G.named_modules()]
+    try:
+        P.render(bundle, tuned.code, tuned.tuned)
+        invert(face, bundle, "pivotal", steps=5)
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen == []
+    state = {k: v.clone() for k, v in G.state_dict().items()}
+    P.render(bundle, tuned.code, tuned.tuned)
+    assert all(torch.equal(state[k], v) for k, v in G.state_dict().items())
