@@ -121,3 +121,14 @@ def test_an_export_keeps_its_discriminator_so_a_new_machine_trains_on(mask_bundl
     trained = load_bundle(shipped / TRAINING_FOLDER).network("disc").state_dict()
     for k, v in recipe.nets["disc"].state_dict().items():
         assert torch.equal(v, trained[k].float())
+
+
+def test_a_teacher_classifier_asks_for_the_labels_and_is_recorded(tiny_classifier_bundle, synthetic_dataset, tmp_path):
+    from engine.errors import FacetError
+
+    out = train_tiny("elegant-mask", {**TINY_MASK, "teacher": str(tiny_classifier_bundle)}, synthetic_dataset,
+                     tmp_path / "run", steps=3)
+    assert load_bundle(out).manifest["training"]["elegant-mask"]["teacher"]
+    with pytest.raises(FacetError, match="teacher"):
+        create_recipe("elegant-mask", {**TINY_MASK, "teacher": str(tiny_classifier_bundle)},
+                      synthetic_dataset.attributes[:3])

@@ -116,6 +116,14 @@ class MaskElegantRecipe(Recipe):
         # steps (counted from the run's start) in which only the discriminator trains, its attribute head on every
         # real face: a generator asked to show attributes by a head that cannot see them learns nothing
         cls_pretrain: int = 0
+        # the mask head's starting logit: 0 opens every mask half-way, so the content gets gradients everywhere
+        # from the start (-3: nearly closed, where a diffuse faint mask that changes nothing is a trap on real faces)
+        mask_init: float = -3.0
+        # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
+        # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
+        # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
+        # kept undoing what it learned). Judge models with another classifier than this one.
+        teacher: str = ""
         mismatch_weight: float = 0.5
         mask_weight: float = 0.1  # mean mask of the exchanged edits (sparsity)
         tv_weight: float = 0.5  # total variation of the mask (smoothness)
@@ -155,7 +163,7 @@ class MaskElegantRecipe(Recipe):
         try:
             self.nets = {
                 "encoder": MaskEncoder(MaskEncoder.Config(**shared)),
-                "decoder": MaskDecoder(MaskDecoder.Config(**shared)),
+                "decoder": MaskDecoder(MaskDecoder.Config(**shared, mask_bias=c.mask_init)),
                 "disc": ProjectionDiscriminator(ProjectionDiscriminator.Config(c.resolution, n, c.disc_channels,
                                                                                c.max_channels)),
                 "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
@@ -165,6 +173,7 @@ class MaskElegantRecipe(Recipe):
         except ValueError as exc:
             raise FacetError(f"elegant-mask: {exc}") from None
         self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
+        self.teacher = self._load_teacher(c.teacher) if c.teacher else None
         self.guard = MaskGuard(after=c.guard_after)
         #: CPU seconds spent training, over every resume (the model card reports CPU-hours)
         self._cpu_before, self._cpu_start = 0.0, time.process_time()
@@ -177,6 +186,14 @@ class MaskElegantRecipe(Recipe):
     def _format(self) -> torch.memory_format:
         return torch.channels_last if self.config.channels_last else torch.contiguous_format
 
+    def _load_teacher(self, path: str) -> torch.nn.Module:
+        teacher = load_bundle(path, family="classifier")
+        if teacher.attributes != self.attributes or teacher.resolution != self.resolution:
+            raise FacetError(f"teacher {path}: it classifies {', '.join(teacher.attributes)} at {teacher.resolution} px, "
+                             f"this run edits {', '.join(self.attributes)} at {self.resolution} px")
+        self.teacher_name = teacher.name
+        return teacher.network("classifier").eval().requires_grad_(False)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._opts
 
@@ -185,6 +202,8 @@ class MaskElegantRecipe(Recipe):
         for role in ("encoder", "decoder", "disc"):
             self.nets[role].to(memory_format=self._format)
         self.penalty = self.penalty.to(device)
+        if self.teacher is not None:
+            self.teacher.to(device)
         return self
 
     # -- one step ---------------------------------------------------------------------------------
@@ -281,6 +300,9 @@ class MaskElegantRecipe(Recipe):
         # -- generator -----------------------------------------------------------------------------
         logits, attrs = self._disc(swapped, y_fake)
         adv = F.softplus(-logits).mean()
+        if self.teacher is not None:  # the teacher sees the edits augmented like D does: no single-view blob fools it
+            with self.autocast():
+                attrs = self.teacher(diff_augment(swapped, self.policy)).float()
         # the exchanged attribute at full weight (averaged with the others it would get 1/n of the signal), the
         # others at their mean: they must stay as they were
         others = [j for j in range(attrs.shape[1]) if j != i]
@@ -367,6 +389,8 @@ class MaskElegantRecipe(Recipe):
         for info in fields.get("training", {}).values():
             if isinstance(info, dict):
                 info.setdefault("cpu_hours", round(self.cpu_seconds() / 3600, 2))
+        if self.teacher is not None:
+            fields.setdefault("training", {}).setdefault(self.name, {})["teacher"] = self.teacher_name
         if self.config.region_prior in ("head", "face"):
             fields["layout"] = self.config.region_prior
         fields["edit"] = "masked"
