@@ -34,13 +34,12 @@ from app.preferences import list_value, settings
 from app.project import SUFFIX, ProjectError
 from engine.errors import FacetError
 from engine.fileio import check_regular_file
-from engine.images import IMAGE_EXTENSIONS, SAVE_FORMATS, check_image
+from engine.images import IMAGE_EXTENSIONS, check_image
 
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ")"
 PROJECT_FILTER = f"Facet projects (*{SUFFIX})"
-EXPORT_FILTERS = {"PNG (*.png)": ".png", "JPEG (*.jpg *.jpeg)": ".jpg", "WebP (*.webp)": ".webp"}
 OPEN_TITLES = {"photo": "Cannot open the photo", "project": "Cannot open the project"}
 
 
@@ -112,7 +111,8 @@ class DocumentsMixin:
         files = self.recent_files()
         for p in files:
             action = self.recent_menu.addAction(Path(p).name)
-            action.setToolTip(p)
+            action.setToolTip(dialogs.as_text(p))  # a path is text, even one that looks like markup
+            action.setStatusTip(p)
             action.triggered.connect(lambda _c=False, path=p: self.open_path(path))
         self.recent_menu.setEnabled(bool(files))
 
@@ -204,16 +204,29 @@ class DocumentsMixin:
         self.update_title()
 
     def export_dialog(self) -> None:
+        """The export dialog (window-modal, not blocking): the photo's own format proposed, the quality, an
+        optional new size; the export is sent when it is accepted."""
+        from app.export_dialog import ExportDialog, default_export_path
+
         if not self.has_session:
             return
-        start = str(Path(self.photo_path).with_name(Path(self.photo_path).stem + "-edited.png")) if self.photo_path else ""
-        path, chosen = QFileDialog.getSaveFileName(self, "Export the edited photo", start, ";;".join(EXPORT_FILTERS))
-        if path:
-            if Path(path).suffix.lower() not in SAVE_FORMATS:
-                path += EXPORT_FILTERS.get(chosen, ".png")
-                if not self.may_replace(path):
-                    return
-            self.worker.submit("export", path=path, quality=self.prefs.jpeg_quality)
+        pix = self.canvas.before.pixmap()
+        dialog = ExportDialog(default_export_path(self.photo_path, self.project_path), self.prefs.jpeg_quality,
+                              (pix.width(), pix.height()), self)
+        dialog.accepted.connect(lambda: self.export_chosen(dialog))
+        dialog.finished.connect(lambda _result: dialog.deleteLater())
+        self.export_window = dialog
+        dialog.open()
+
+    def export_chosen(self, dialog) -> None:
+        if dialog.chosen_quality() != self.prefs.jpeg_quality:  # the quality chosen there is the next default
+            self.prefs.jpeg_quality = dialog.chosen_quality()
+            self.prefs.save()
+        path, long_side = dialog.chosen_path(), dialog.chosen_long_side()
+        if long_side is None:
+            self.worker.submit("export", path=path, quality=dialog.chosen_quality())
+        else:
+            self.worker.submit("export_scaled", path=path, quality=dialog.chosen_quality(), long_side=long_side)
 
     def maybe_save(self, why: str = "") -> bool:
         """True when it is fine to drop the current document (saved, discarded or nothing to save)."""

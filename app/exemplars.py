@@ -1,8 +1,10 @@
 """The exemplar pane: a gallery of faces to take attributes from (ELEGANT transfer).
 
 Bundled samples come from resources/exemplars (generated faces or public-domain photos, never CelebA);
-users add folders or single images (buttons or drag and drop). Picking one, ticking attributes and
-setting a strength asks for a transfer onto the selected face.
+users add folders or single images (buttons or drag and drop). Single images are copied into the user's
+data folder (``keep_folder``), so the gallery still has them after a restart and after the originals moved;
+folders are listed where they are and remembered. Picking one, ticking attributes and setting a strength
+asks for a transfer onto the selected face.
 
 Thumbnails are read in a thread of their own, regular files only: a FIFO or a slow disk in a gallery
 folder must never freeze the window. A photo's thumbnail is the face a transfer takes from it (aligned as
@@ -59,6 +61,29 @@ def face_thumbnail(path: str | Path, size: int = THUMB) -> np.ndarray:
         found = find_faces(image, CROP_SIDE)
         image = found[0].crop if found else manual_slot(image, None, CROP_SIDE).crop
     return image
+
+
+#: the largest image file copied into the gallery's folder
+MAX_KEPT_BYTES = 64 * 2**20
+
+
+def copy_into(path: Path, folder: Path) -> Path:
+    """Copy the image file ``path`` into ``folder`` (atomically, at most :data:`MAX_KEPT_BYTES`); the same file
+    added again is not copied twice, another one with the same name gets a free name (``NAME-2.png``)."""
+    from engine.fileio import commit, read_regular_file
+
+    data = read_regular_file(path, MAX_KEPT_BYTES, "exemplar image")
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    for n in range(1, 10_000):
+        target = folder / (f"{path.stem}{suffix}" if n == 1 else f"{path.stem}-{n}{suffix}")
+        if not target.exists():
+            break
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            return target  # already kept
+    tmp = folder / f".{target.name}.tmp"
+    tmp.write_bytes(data)
+    return commit(tmp, target)
 
 
 class ThumbnailLoader(QObject):
@@ -129,16 +154,23 @@ class ExemplarPanel(QWidget):
         self.info.setWordWrap(True)
         layout.addWidget(self.info)
         self.list = ExemplarList()
-        self.list.filesDropped.connect(self.add_paths)
+        self.list.setToolTip("Faces to take attributes from: pick one (drop images or folders here to add them)")
+        self.list.filesDropped.connect(self.import_paths)
         self.list.itemSelectionChanged.connect(self._update_enabled)
         layout.addWidget(self.list, 1)
         buttons = QHBoxLayout()
         add_folder = QPushButton("Add folder…")
+        add_folder.setToolTip("Add every image of a folder to the gallery (remembered for the next start)")
         add_folder.clicked.connect(self._choose_folder)
         add_images = QPushButton("Add images…")
+        add_images.setToolTip("Add faces to the gallery (copied into Facet Studio's data folder, kept after a restart)")
         add_images.clicked.connect(self._choose_images)
+        self.remove = QPushButton("Remove")
+        self.remove.setToolTip("Take the selected face you added out of the gallery (and its copy out of the data folder)")
+        self.remove.clicked.connect(self._remove_selected)
         buttons.addWidget(add_folder)
         buttons.addWidget(add_images)
+        buttons.addWidget(self.remove)
         layout.addLayout(buttons)
         self.checks_box = QGridLayout()
         layout.addLayout(self.checks_box)
@@ -147,16 +179,19 @@ class ExemplarPanel(QWidget):
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(0, 150)
         self.strength.setValue(100)
+        self.strength.setToolTip("How strongly the ticked attributes are taken (above 100 % exaggerates them)")
         self.strength_label = QLabel("100%")
         self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v}%"))
         row.addWidget(self.strength, 1)
         row.addWidget(self.strength_label)
         layout.addLayout(row)
         self.apply = QPushButton("Take from exemplar")
+        self.apply.setToolTip("Give the selected face the ticked attributes of the picked exemplar (one undoable step)")
         self.apply.clicked.connect(self._request)
         layout.addWidget(self.apply)
         self.checks: dict[str, QCheckBox] = {}
         self.folders: list[str] = []
+        self.keep_folder: Path | None = None  # where added images are copied (None: listed where they are)
         self.available = False
         self.loader = ThumbnailLoader()
         self.loader.ready.connect(self._thumbnail_ready)
@@ -174,6 +209,7 @@ class ExemplarPanel(QWidget):
         self.checks = {}
         for i, name in enumerate(names):
             box = QCheckBox(plain_name(name))
+            box.setToolTip(as_text(f"Take {plain_name(name).lower()} from the picked exemplar"))
             box.toggled.connect(self._update_enabled)
             self.checks_box.addWidget(box, i // 2, i % 2)
             self.checks[name] = box
@@ -198,6 +234,35 @@ class ExemplarPanel(QWidget):
             self.folders.append(str(folder))
             self.foldersChanged.emit(list(self.folders))
         return n
+
+    def import_paths(self, paths: list[str]) -> int:
+        """What the user adds: images are copied into ``keep_folder`` first (so they come back after a restart),
+        folders are listed where they are (and remembered). Returns how many faces were added."""
+        added, images = 0, []
+        for p in paths:
+            if Path(p).is_dir():
+                added += self.add_folder(p)
+            else:
+                kept = self.keep(p)
+                if kept is not None:
+                    images.append(kept)
+        return added + self.add_paths(images)
+
+    def keep(self, path: str | Path) -> str | None:
+        """A copy of the image ``path`` in ``keep_folder`` (the path itself without one, or when it is there
+        already); None, logged, for a file that is not an image the engine reads."""
+        from engine.errors import FacetError
+        from engine.images import check_image
+
+        path = Path(path)
+        if self.keep_folder is None or path.parent.resolve() == Path(self.keep_folder).resolve():
+            return str(path)
+        try:
+            check_image(path)  # a regular file holding an image (never a FIFO), before anything is copied
+            return str(copy_into(path, Path(self.keep_folder)))
+        except (FacetError, OSError) as exc:
+            log.warning("exemplar %s not added: %s", path, exc)
+            return None
 
     def add_paths(self, paths: list[str]) -> int:
         known = {self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())}
@@ -235,6 +300,22 @@ class ExemplarPanel(QWidget):
                                               Qt.TransformationMode.SmoothTransformation)
         item.setIcon(QIcon(pix))
 
+    def _remove_selected(self) -> None:
+        """Take a face the user added (a copy in ``keep_folder``) out of the gallery and the data folder."""
+        path = self.selected_path()
+        if path is None or not self._removable(path):
+            return
+        try:
+            Path(path).unlink()
+        except OSError as exc:
+            log.warning("cannot remove the exemplar %s: %s", path, exc)
+            return
+        self.list.takeItem(self.list.row(self.item_for(path)))
+        self._update_enabled()
+
+    def _removable(self, path: str) -> bool:
+        return self.keep_folder is not None and Path(path).parent.resolve() == Path(self.keep_folder).resolve()
+
     def selected_path(self) -> str | None:
         items = self.list.selectedItems()
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
@@ -244,6 +325,8 @@ class ExemplarPanel(QWidget):
 
     # -- actions ----------------------------------------------------------------------------------------
     def _update_enabled(self) -> None:
+        path = self.selected_path()
+        self.remove.setEnabled(path is not None and self._removable(path))
         self.apply.setEnabled(self.available and self.selected_path() is not None and bool(self.selected_attributes()))
 
     def _request(self) -> None:
@@ -259,4 +342,4 @@ class ExemplarPanel(QWidget):
     def _choose_images(self) -> None:
         patterns = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
         files, _ = QFileDialog.getOpenFileNames(self, "Add exemplar faces", "", f"Images ({patterns})")
-        self.add_paths(files)
+        self.import_paths(files)

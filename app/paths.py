@@ -132,3 +132,17 @@ def remove_stale_temps(folder: str | os.PathLike, max_age: float = STALE_TEMP_SE
 def exemplars_dir() -> Path:
     """Bundled sample exemplars (generated faces or public-domain photos, never CelebA)."""
     return RESOURCES / "exemplars"
+
+
+def user_exemplars_dir() -> Path:
+    """Exemplar faces the user added: copies kept in the data folder, so the gallery has them after a restart."""
+    path = data_dir() / "exemplars"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def looks_dir() -> Path:
+    """Saved looks (``engine.looks``): one folder per look with its ``look.json`` and exemplar copies."""
+    path = data_dir() / "looks"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

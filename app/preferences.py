@@ -35,6 +35,7 @@ class Preferences:
     jpeg_quality: int = 92
     max_recent: int = 10
     keep_face: bool = True  # Edit > Keep the Photo's Own Face (engine.session.EditSession.keep_face)
+    quality: str = "balanced"  # the Attributes panel's quality preset, as the user last chose it
 
     @classmethod
     def load(cls) -> Preferences:
@@ -46,11 +47,12 @@ class Preferences:
             jpeg_quality=int(s.value("prefs/jpeg_quality", d.jpeg_quality)),
             max_recent=int(s.value("prefs/max_recent", d.max_recent)),
             keep_face=str(s.value("prefs/keep_face", d.keep_face)).lower() in ("true", "1", "yes"),
+            quality=str(s.value("prefs/quality", d.quality)),
         )
 
     def save(self) -> None:
         s = settings()
-        for key in ("device", "autosave_seconds", "jpeg_quality", "max_recent", "keep_face"):
+        for key in ("device", "autosave_seconds", "jpeg_quality", "max_recent", "keep_face", "quality"):
             s.setValue(f"prefs/{key}", getattr(self, key))
 
 
@@ -63,16 +65,19 @@ class PreferencesDialog(QDialog):
         for key, label in DEVICES:
             self.device.addItem(label, key)
         self.device.setCurrentIndex(max(0, self.device.findData(prefs.device)))
+        self.device.setToolTip("Where the models run: a CUDA GPU is much faster when there is one")
         form.addRow("Compute device:", self.device)
         self.autosave = QSpinBox()
         self.autosave.setRange(0, 3600)
         self.autosave.setSuffix(" s")
         self.autosave.setSpecialValueText("off")
         self.autosave.setValue(prefs.autosave_seconds)
+        self.autosave.setToolTip("How often unsaved edits are written to a recovery file (off: never)")
         form.addRow("Autosave every:", self.autosave)
         self.quality = QSpinBox()
         self.quality.setRange(1, 100)
         self.quality.setValue(prefs.jpeg_quality)
+        self.quality.setToolTip("The export's quality for JPEG and WebP files (higher: larger files)")
         form.addRow("JPEG / WebP quality:", self.quality)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -83,4 +88,4 @@ class PreferencesDialog(QDialog):
     def result_preferences(self) -> Preferences:
         return Preferences(device=self.device.currentData(), autosave_seconds=self.autosave.value(),
                            jpeg_quality=self.quality.value(), max_recent=self._base.max_recent,
-                           keep_face=self._base.keep_face)
+                           keep_face=self._base.keep_face, quality=self._base.quality)

@@ -95,6 +95,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         layout.addWidget(self.canvas, 1)
         row = QHBoxLayout()
         self.original_toggle = QCheckBox("Show original")
+        self.original_toggle.setToolTip("Show the photo as it was opened, without the edits (\\)")
         self.original_toggle.toggled.connect(self.canvas.set_show_original)
         row.addWidget(self.original_toggle)
         row.addWidget(QLabel("Split:"))
@@ -119,6 +120,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running job; nothing of it is kept")
         # clicking it must not take the keyboard focus: when it hides, Qt would pass the focus down the chain
         # (to the brush size box, which then swallows Ctrl+E)
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)

@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from app.feature_requests import FeatureRequests
 from app.history import History
 from app.requests import RequestHandlers
 
@@ -49,6 +50,7 @@ SIGNALS: dict[str, tuple] = {
     "failed": (str, str),  # title, message
     "notice": (str,),
     "exemplarsGenerated": (str,),  # the folder the generated exemplar faces were written to
+    "replied": (str, object),  # a request's answer (app.feature_requests): what, value
     "idle": (),
 }
 
@@ -61,7 +63,7 @@ WorkerSignals = _signal_class("WorkerSignals")
 _WorkerBase = _signal_class("_WorkerBase")
 
 
-class EngineWorker(RequestHandlers, _WorkerBase):
+class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
     _wake = Signal()
 
     def __init__(self) -> None:
@@ -164,7 +166,9 @@ class EngineWorker(RequestHandlers, _WorkerBase):
         title = {"open_photo": "Cannot open the photo", "open_project": "Cannot open the project",
                  "load_models": "Cannot load the model", "load_model": "Cannot load the model",
                  "load_startup_models": "Cannot load the model", "save_project": "Cannot save the project",
-                 "export": "Cannot export the photo"}.get(kind, "Cannot do that")
+                 "export": "Cannot export the photo", "export_scaled": "Cannot export the photo",
+                 "upscale": "Cannot super-resolve the face", "blend_target": "Cannot blend the faces",
+                 "capture_look": "Cannot save the look"}.get(kind, "Cannot do that")
         if isinstance(exc, FacetError | OSError | ValueError):
             log.warning("%s: %s", kind, exc)
             self.failed.emit(title, str(exc))

@@ -62,7 +62,8 @@ def dialogs(monkeypatch):
 
 @pytest.fixture
 def photo_file(tmp_path):
-    """The bundled public-domain sample when present, else a synthetic picture (no face: manual crop)."""
+    """The bundled public-domain sample when present, else a synthetic picture (no face: the window offers to
+    draw a box, nothing is edited until there is one)."""
     if SAMPLE.exists():
         return str(SAMPLE)
     from engine.images import save_image

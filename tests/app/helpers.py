@@ -33,3 +33,17 @@ def start_long_inversion(qtbot, window, path) -> None:
     window.worker.submit("set_preset", preset="optimize", steps=100000)
     with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
         window.worker.submit("invert", face=0)
+
+
+def answer_export(monkeypatch, path: str, suffix: str | None = None) -> None:
+    """Make File > Export's dialog answer as a user who types ``path`` (and picks the format ``suffix``, e.g.
+    ".webp") and presses Save: its own checks run (a missing extension added, "Replace the file?")."""
+    from app.export_dialog import ExportDialog
+
+    def answer(dialog) -> None:
+        if suffix is not None:
+            dialog.format.setCurrentIndex(dialog.format.findData(suffix))
+        dialog.path.setText(path)
+        dialog._accept()
+
+    monkeypatch.setattr(ExportDialog, "open", answer)

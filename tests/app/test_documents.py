@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.project import read_project
 from engine.ops import SetAttribute
-from tests.app.helpers import open_and_invert, settle, slide, start_long_inversion
+from tests.app.helpers import answer_export, open_and_invert, settle, slide, start_long_inversion
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("propagateSizeHints", "QFont::", "This plugin does not support")]
@@ -130,8 +130,8 @@ def test_export_and_save_as_ask_before_replacing_a_file_the_dialog_did_not_see(
     project = tmp_path / "work.facet"
     project.write_bytes(b"previous project")
     dialogs.answers["question"] = QMessageBox.StandardButton.No
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "holiday"), "PNG (*.png)")))
-    window.export_dialog()  # typed "holiday": the dialog checked that name, the app adds ".png"
+    answer_export(monkeypatch, str(tmp_path / "holiday"), ".png")
+    window.export_dialog()  # typed "holiday": the dialog adds ".png" and asks before replacing that file
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "work"), "")))
     assert not window.save_project_as()
     settle(qtbot, window)
@@ -139,7 +139,7 @@ def test_export_and_save_as_ask_before_replacing_a_file_the_dialog_did_not_see(
     assert [title for kind, title, _ in dialogs if kind == "question"] == ["Replace the file?"] * 2
 
     dialogs.answers["question"] = QMessageBox.StandardButton.Yes
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "x.tif"), "PNG (*.png)")))
+    answer_export(monkeypatch, str(tmp_path / "x.tif"), ".png")
     with qtbot.waitSignal(window.events.exported, timeout=20000) as exported:
         window.export_dialog()  # a format the engine writes keeps its own extension
     assert exported.args == [str(tmp_path / "x.tif")]
@@ -223,7 +223,7 @@ def test_an_export_keeps_the_cameras_metadata(make_window, qtbot, photo_file, tm
     Image.fromarray(load_image(photo_file)).save(camera, exif=exif.tobytes(), quality=95)
     window = edited_window(make_window, qtbot, str(camera))
     out = tmp_path / "camera-edited.jpg"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "JPEG (*.jpg *.jpeg)")))
+    answer_export(monkeypatch, str(out))
     with qtbot.waitSignal(window.events.exported, timeout=20000):
         window.export_dialog()
     with Image.open(out) as exported:

@@ -7,7 +7,7 @@ import pytest
 
 from app.qimage import to_array
 from engine.ops import SetAttribute, Stroke, TransferFromExemplar
-from tests.app.helpers import open_and_invert, settle, start_long_inversion
+from tests.app.helpers import answer_export, open_and_invert, settle, start_long_inversion
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING"),
               pytest.mark.qt_log_ignore("propagateSizeHints", "QFont::", "This plugin does not support")]
@@ -164,12 +164,9 @@ def test_save_and_reopen_restores_the_exact_state(make_window, qtbot, photo_file
     with qtbot.waitSignal(other.events.photoRendered, timeout=10000):
         other.redo_action.trigger()
     assert restored.cursor == 3
-    from PySide6.QtWidgets import QFileDialog
-
     from engine.images import load_image
 
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(tmp_path / "out"), "WebP (*.webp)")))
+    answer_export(monkeypatch, str(tmp_path / "out"), ".webp")
     with qtbot.waitSignal(other.events.exported, timeout=20000) as exported:
         other.export_dialog()
     assert exported.args[0].endswith("out.webp")
@@ -440,12 +437,13 @@ def test_after_cancel_the_keyboard_focus_is_not_stuck_in_the_brush_size_box(make
                                                                             monkeypatch):
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication, QFileDialog
+    from PySide6.QtWidgets import QApplication
 
+    from app.export_dialog import ExportDialog
     from tests.app.helpers import start_long_inversion
 
     asked = []
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: asked.append(1) or ("", "")))
+    monkeypatch.setattr(ExportDialog, "open", lambda self: asked.append(1))
     window = make_window()
     window.show()
     window.activateWindow()
