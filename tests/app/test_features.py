@@ -75,6 +75,8 @@ def test_blending_with_a_face_from_another_photo_is_one_undoable_step(make_windo
     assert session.cursor == 0
     np.testing.assert_array_equal(session.face_code(0).z, base.z)
     np.testing.assert_array_equal(session.render_photo(), before)
+    open_and_invert(qtbot, window, mirrored_photo)  # another document: the blend starts over for it
+    assert blend.target is None and not blend.slider.isEnabled() and blend.face_label.text() == "Blend Face 1 with:"
 
 
 def test_an_attribute_vector_is_applied_from_its_panel_and_undone(make_window, qtbot, photo_file):
