@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+BLEND_JOB = "to blend with"  # how the title of the other face's inversion ends
 
 
 class FeatureRequests:
@@ -41,7 +42,7 @@ class FeatureRequests:
         source = Path(path).name if path else f"Face {self._number(other)}"
         self._cancel.clear()
         job = blend_code_job(s, self.preset, face=other, image=image, steps=self.steps)
-        code = self._job(f"Inverting {source} to blend with", job)
+        code = self._job(f"Inverting {source} {BLEND_JOB}", job)
         if other is not None:
             self._dirty.add(other)  # its inversion is kept: its strip shows it
         self.replied.emit("blend_target", {"face": face, "source": source, "serial": self.serial,

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QUndoView
 
 from app import dialogs
 from app.blend import BlendDialog
+from app.feature_requests import BLEND_JOB
 from app.help import EmptyHint, GuideWindow, ShortcutsDialog
 from app.paths import data_dir, looks_dir, user_exemplars_dir
 from app.vectors import VectorPanel
@@ -49,6 +50,7 @@ class FeaturesMixin:
         self.events.sessionReady.connect(lambda _info: self.reset_blend(), Qt.ConnectionType.QueuedConnection)
         self.events.modelsChanged.connect(self._feature_models)
         self.events.replied.connect(self.on_replied)
+        self.events.jobEnded.connect(self._blend_job_ended)
         self.canvas.faceClicked.connect(lambda _i: self.reset_blend())
         self.exemplars.keep_folder = user_exemplars_dir()  # added faces are copied here and come back next time
         self.exemplars.add_folder(user_exemplars_dir(), remember=False)
@@ -110,6 +112,11 @@ class FeaturesMixin:
 
     def request_blend_target(self, other: int | None, path: str | None) -> None:
         self.worker.submit("blend_target", face=self.current_face, other=other, path=path, serial=self.session_serial)
+
+    def _blend_job_ended(self, title: str, outcome: str) -> None:
+        """The other face's inversion was cancelled or failed: the blend window says so, and waits for a face."""
+        if self.blend_window is not None and outcome != "done" and title.endswith(BLEND_JOB):
+            self.blend_window.clear_target(f"The other face was not inverted ({outcome}): pick it again.")
 
     def on_blend(self, t: float, gesture: int) -> None:
         target = self.blend_window.target if self.blend_window is not None else None

@@ -172,12 +172,26 @@ def slug(name: str) -> str:
     return text or "look"
 
 
+def _folder_for(folder: Path, name: str) -> Path:
+    """The folder of the look called ``name``: its own when saved before, else a free one ("a/b" and "a_b"
+    share a slug, never a folder)."""
+    base = slug(name)
+    for n in range(1, 1000):
+        target = folder / (base if n == 1 else f"{base}-{n}")
+        try:
+            if not target.exists() or load_look(target).name == name:
+                return target
+        except FacetError:  # a damaged look holds that folder
+            continue
+    raise FacetError(f"{folder}: too many looks called like “{name}”")
+
+
 def save_look(folder: str | os.PathLike, look: Look) -> Path:
     """Write ``look`` as ``folder/<slug>/look.json`` with copies of its exemplar images; a look of the same
-    name is replaced. Returns the look's file."""
+    name is replaced (another whose name has the same slug is kept). Returns the look's file."""
     from engine.images import check_image
 
-    target = Path(folder) / slug(look.name)
+    target = _folder_for(Path(folder), look.name)
     target.mkdir(parents=True, exist_ok=True)
     transfers, kept = [], {LOOK_FILE}
     for k, t in enumerate(look.transfers, 1):

@@ -79,6 +79,24 @@ def test_blending_with_a_face_from_another_photo_is_one_undoable_step(make_windo
     assert blend.target is None and not blend.slider.isEnabled() and blend.face_label.text() == "Blend Face 1 with:"
 
 
+def test_a_cancelled_inversion_of_the_other_face_leaves_the_blend_waiting(make_window, qtbot, photo_file,
+                                                                         mirrored_photo, monkeypatch):
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.worker.submit("set_preset", preset="optimize", steps=100000)  # minutes of work
+    window.blend_dialog()
+    blend = window.blend_window
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (mirrored_photo, "")))
+    with qtbot.waitSignal(window.events.jobProgress, timeout=30000):
+        blend.photo_button.click()
+    assert "Inverting the face in mirrored.png" in blend.status.text()
+    with qtbot.waitSignal(window.events.jobEnded, timeout=10000):
+        window.cancel_job()
+    settle(qtbot, window)
+    assert blend.target is None and not blend.slider.isEnabled() and "cancelled" in blend.status.text()
+    assert window.undo_stack.count() == 0
+
+
 def test_an_attribute_vector_is_applied_from_its_panel_and_undone(make_window, qtbot, photo_file):
     window = make_window()
     open_and_invert(qtbot, window, photo_file)

@@ -122,6 +122,9 @@ def test_looks_are_listed_by_name_replaced_by_name_and_deleted(tmp_path):
     assert [name for name, _ in list_looks(folder)] == ["a calm one", "b/../Wild"]
     assert load_look(first).attributes == {"Smiling": -0.5}
     assert slug("b/../Wild") == "b_Wild" and slug("...") == "look"
+    twin = save_look(folder, Look("b_Wild", {"Male": 1.0}))  # the same folder name: a folder of its own
+    assert twin.parent.name == "b_Wild-2" and load_look(folder / "b_Wild").name == "b/../Wild"
+    delete_look(twin)
     assert json.loads(first.read_text())["format"] == "facet-look"
     delete_look(first)
     assert [name for name, _ in list_looks(folder)] == ["b/../Wild"] and not first.parent.exists()
