@@ -134,12 +134,14 @@ class AttributePanel(QWidget):
     def set_face(self, text: str) -> None:
         self.face_label.setText(text)
 
-    def set_values(self, values: dict[str, float] | None) -> None:
-        """Show the session's values (None: not inverted yet); never emits, never fights a drag."""
+    def set_values(self, values: dict[str, float | None] | None) -> None:
+        """Show the session's values; never emits, never fights a drag. A slider whose value is None (its face
+        waits for the inversion its model needs; every slider when ``values`` is None: no face) is disabled."""
         for name, slider in self.sliders.items():
             if slider.isSliderDown():
                 continue
             v = None if values is None else values.get(name)
+            slider.setEnabled(v is not None)
             slider.blockSignals(True)
             slider.setValue(0 if v is None else round(v * 100))
             slider.blockSignals(False)

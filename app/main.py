@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import platform
 import sys
 import time
 import traceback
 from pathlib import Path
+
+# OpenMP threads that spin while they wait took a busy machine's cores from the threads doing the work (hybrid
+# inversion 8x slower on a loaded 2-core machine): they sleep instead. Set before torch starts OpenMP (torch is
+# imported later, in the worker thread); a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger("app")
 

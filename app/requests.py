@@ -19,6 +19,7 @@ class RequestHandlers:
     def _do_load_models(self, cgan: str | None = None, elegant: str | None = None, device: str | None = None) -> None:
         from engine.bundle import load_bundle
 
+        self._stop_refining()  # the models it runs with are about to go
         if device is not None:
             self.device_pref = device
         dev = self._pick_device()
@@ -85,6 +86,7 @@ class RequestHandlers:
             return None
 
     def _do_set_device(self, device: str) -> None:
+        self._stop_refining()  # its networks must not move under it
         self.device_pref = device
         self._move_to(str(self._pick_device()))
         self._emit_models()
@@ -107,6 +109,8 @@ class RequestHandlers:
         self.device = device
 
     def _emit_models(self) -> None:
+        from engine.session_models import SessionModels
+
         def info(b):
             if b is None:
                 return None
@@ -114,7 +118,10 @@ class RequestHandlers:
                     "attributes": b.attributes, "manifest": b.manifest, "networks": sorted(b.networks),
                     "presets": self._presets(b)}
 
-        self.modelsChanged.emit({"cgan": info(self.cgan), "elegant": info(self.elegant), "device": self.device})
+        # which model each slider edits (engine.session_models.slider_op maps a move to its operation)
+        routes = SessionModels(self.cgan, self.elegant).slider_routes()
+        self.modelsChanged.emit({"cgan": info(self.cgan), "elegant": info(self.elegant), "device": self.device,
+                                 "routes": routes})
 
     @staticmethod
     def _presets(bundle) -> dict[str, str]:
@@ -143,11 +150,13 @@ class RequestHandlers:
 
         photo = load_image(path)
         self.exif = read_exif(path)  # the camera's metadata goes into the export
+        self._stop_refining()  # the photo is readable: the current document's refinements end here
         self._start_session(photo, path=path)
 
     def _start_session(self, photo, path: str | None, keep_path: bool = False, session=None,
                        project: str | None = None, recovered: dict | None = None) -> None:
         """Make ``session`` (or a fresh one for ``photo``) the document; ``recovered``: the autosave's paths."""
+        self._stop_refining()
         if session is None or session is not self.session:
             self.serial += 1
         self.session = session or self._new_session(photo)
@@ -189,6 +198,7 @@ class RequestHandlers:
         from engine.session import EditSession
 
         data, extra = read_project(path)
+        self._stop_refining()
         session = EditSession.from_dict(data, self.cgan, self.elegant)
         photo_path = extra.get("photo_path")
         self.exif = read_exif(photo_path) if isinstance(photo_path, str) and Path(photo_path).is_file() else None
@@ -256,22 +266,70 @@ class RequestHandlers:
 
     # -- inversion and edits ------------------------------------------------------------------------
     def _do_invert(self, face: int, preset: str | None = None) -> None:
+        """Give face ``face`` a code: the encoder's at once when it has none (its sliders edit within a second),
+        then the preset's method refines it in the background (:mod:`app.refine`) and the edits replay on it."""
+        from app.refine import Task
+        from engine.progress import drive
+        from engine.session import method_for_preset
+
         s = self._need_session()
         if not 0 <= face < len(s.faces):
             log.info("face %d was taken away before its inversion started", face)
             return
-        self._cancel.clear()
         if preset:
             self.preset = preset
-        self._job(f"Inverting face {self._number(face)}", s.invert_face_job(face, self.preset, steps=self.steps), face,
-                  preview_slot=1)
-        self._dirty.add(face)
-        self._render_photo = self._final = True
+        cgan = s.models.cgan
+        if cgan is None:
+            from engine.errors import FacetError
+
+            raise FacetError("inverting a face needs a cGAN model bundle; none is loaded (File > Load model...)")
+        method = method_for_preset(self.preset, cgan)
+        if method == "encoder" or (not s.has_code(face) and self._can_invert_with("encoder")):
+            self.refiner.cancel(face)  # a code made now supersedes a refinement asked for earlier
+            self._changed(drive(s.invert_face_job(face, "encoder")))
+        if method != "encoder":
+            title = f"Refining face {self._number(face)} ({method})"
+            self.refiner.start(Task(face, self.serial, title, s.inversion_job(face, method, steps=self.steps)))
+
+    def _can_invert_with(self, method: str) -> bool:
+        from engine.invert import METHODS
+
+        cgan, spec = self.session.models.cgan, METHODS.get(method)
+        return cgan is not None and spec is not None and all(cgan.has(role) for role in spec.needs)
+
+    def _adopt_refined(self) -> None:
+        """Refinements that ended: a finished one becomes its face's code (edits made meanwhile replay on it)."""
+        for done in self.refiner.take_finished():
+            if self.session is None or done.task.serial != self.serial:
+                continue  # made for a document that has since been replaced
+            if done.outcome == "done":
+                self._dragging = self._in_drag  # mid-drag: a preview now, the full photo at the release
+                self._changed(self.session.adopt_inversion(done.task.face, done.inversion))
+                self._dragging = False
+            elif done.outcome == "failed":
+                self._report("refine", {}, done.error)
+
+    def _settle_refinements(self) -> bool:
+        """Wait for the refinements to end and adopt them (a brush or a completion starts from the refined code;
+        Cancel stops them, and then the job too). True when there was one to wait for."""
+        if not self.refiner.busy():
+            return False
+        self.refiner.wait()
+        self._adopt_refined()
+        return True
+
+    def _stop_refining(self) -> None:
+        """Stop the refinements before the models, the device or the document change under them."""
+        self.refiner.cancel()
+        self.refiner.wait()
+        self._adopt_refined()
 
     def _ensure_code(self, face: int) -> None:
         s = self._need_session()
         if s.models.cgan is not None and not s.has_code(face):
             self._do_invert(face)
+            if not s.has_code(face):  # no encoder to start from: the edit waits for the inversion itself
+                self._settle_refinements()
 
     def _stale(self, serial: int | None, token: int) -> bool:
         """True (and the edit refused) when it was made for a document that has since been replaced."""
@@ -288,7 +346,7 @@ class RequestHandlers:
             return
         if isinstance(op, SetAttribute | ApplyVector | ResetAttributes):
             self._ensure_code(op.face)
-        self._dragging = op.merge_key() is not None  # a slider drag: previews until the release
+        self._dragging = self._in_drag = op.merge_key() is not None  # a slider drag: previews until the release
         self._record(token, self._need_session().apply(op))
         self._dragging = False
         self.applied.emit(token, True)
@@ -356,6 +414,7 @@ class RequestHandlers:
         self.facesChanged.emit({"faces": self._faces(), "serial": self.serial, "select": select})
 
     def _do_render(self, faces: list[int] | None = None) -> None:
+        self._in_drag = False  # a slider was released
         s = self._need_session()
         self._dirty |= set(range(len(s.faces)) if faces is None else faces)
         self._render_photo = self._final = True
@@ -367,6 +426,7 @@ class RequestHandlers:
         mask, colors = s.strokes_from_photo(face, rgba)
         if not mask.any():
             raise ValueError("the brush strokes do not touch the selected face")
+        self._first_preview(face, lambda: s.stroke_preview(face, mask, colors))
         op = self._job("Following the brush strokes", s.stroke_job(face, mask, colors, steps=steps), face)
         self.opReady.emit(op, "Brush strokes")
 
@@ -376,5 +436,13 @@ class RequestHandlers:
         mask, _ = s.strokes_from_photo(face, rgba)
         if not mask.any():
             raise ValueError("the completion mask does not touch the selected face")
+        self._first_preview(face, lambda: s.complete_preview(face, mask))
         op = self._job("Completing the masked region", s.complete_job(face, mask, steps=steps), face)
         self.opReady.emit(op, "Complete region")
+
+    def _first_preview(self, face: int, make) -> None:
+        """A brush's or a completion's look before any optimisation (milliseconds), in the face strip at once;
+        again on the refined code when the job first waits for a refinement to end."""
+        self.jobPreview.emit(face, 2, make())
+        if self._settle_refinements() and not self._cancel.is_set():
+            self.jobPreview.emit(face, 2, make())

@@ -38,7 +38,8 @@ from app.paths import APP_NAME, exemplars_dir
 from app.preferences import Preferences, list_value, settings
 from app.strip import FaceStrip
 from app.worker import WorkerHost
-from engine.ops import Dial, ResetAttributes, SetAttribute, plain_name
+from engine.ops import ResetAttributes, plain_name
+from engine.session_models import slider_op
 
 log = logging.getLogger(__name__)
 FIRST_RUN = (
@@ -68,7 +69,8 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.current_face = 0
         self.has_session = False
         self.session_serial: int | None = None  # the worker's number for the open document
-        self.dial_mode = False
+        self.routes: dict[str, str] = {}  # attribute → the model its slider edits ("cgan" | "elegant")
+        self.dial_mode = False  # every slider dials ELEGANT (no cGAN loaded)
         self.auto_invert = True
         self.confirm_close = True
         self._manifest_dialogs: list[QWidget] = []
@@ -187,15 +189,20 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         self.statusBar().clearMessage()
         cgan, elegant = info.get("cgan"), info.get("elegant")
         self.banner.setVisible(cgan is None and elegant is None)
-        # sliders drive the cGAN's attributes; with only an ELEGANT model they dial its prototypes
-        self.dial_mode = cgan is None and elegant is not None
-        self.attributes.set_attributes(cgan["attributes"] if cgan else elegant["attributes"] if elegant else [])
+        # each slider edits with the model that edits its attribute best: the cGAN (the face's code) or an
+        # ELEGANT dial of its prototypes (no inversion needed); engine.session_models.slider_op is the one rule
+        self.routes = dict(info.get("routes") or {})
+        self.dial_mode = bool(self.routes) and all(model == "elegant" for model in self.routes.values())
+        self.attributes.set_attributes(list(self.routes))
         self.attributes.set_presets_available(cgan["presets"] if cgan else {})
         self.attributes.preset.setEnabled(cgan is not None)
         names = [f"{m['name']} ({m['family']}, {m['resolution']} px)" for m in (cgan, elegant) if m]
         text = "Model: " + ", ".join(names) + f" on {info.get('device')}" if names else "No model loaded."
+        dialled = [plain_name(n) for n, model in self.routes.items() if model == "elegant"]
         if self.dial_mode:
             text += "\nNo cGAN model: the sliders dial ELEGANT prototypes."
+        elif dialled:
+            text += f"\nEdited by ELEGANT (no inversion needed): {', '.join(dialled)}."
         self.attributes.set_info(text)  # plain text: a model's name comes from a file
         self.exemplars.set_attributes(elegant["attributes"] if elegant else [])
 
@@ -346,7 +353,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         if state:
             self.on_face(state)
         self.update_face_label()
-        if (state is None or state.get("attributes") is None) and self.models.get("cgan") and self.auto_invert:
+        if not (state or {}).get("inverted") and self.models.get("cgan") and self.auto_invert:
             self.worker.submit("invert", face=i, preset=self.attributes.current_preset())
 
     def update_face_label(self) -> None:
@@ -365,15 +372,19 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             self.attributes.set_values(None)
             return
         state = self.face_states.get(self.current_face) or {}
-        if not self.dial_mode and state.get("attributes") is None:
-            # edits start from the face's code: wait for its inversion instead of queueing edits behind it
-            self.attributes.set_values(None)
+        values = state.get("attributes") or {}
+        if name not in self.routes:
+            return
+        if self.routes[name] == "cgan" and values.get(name) is None:
+            # a cGAN edit starts from the face's code: wait for it (the encoder's takes milliseconds) instead of
+            # queueing edits behind it; ELEGANT-routed sliders need no code and edit at once
+            self.attributes.set_values(state.get("attributes"))
             self.statusBar().showMessage(f"{self.face_name(self.current_face)} is not inverted yet — one moment.", 4000)
             if self.models.get("cgan") and self.progress.isHidden():
                 self.worker.submit("invert", face=self.current_face, preset=self.attributes.current_preset())
             return
         self.worker.preview_side = self.canvas.preview_side()  # a plain int: read by the worker's next render
-        op = (Dial if self.dial_mode else SetAttribute)(self.current_face, name, value, gesture)
+        op = slider_op(self.routes, self.current_face, name, value, gesture)
         self.push_edit("apply", {"op": op}, op.describe(), op.merge_key())
 
     def request_render(self) -> None:
@@ -389,7 +400,7 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
     def on_preset(self, preset: str) -> None:
         self.worker.submit("set_preset", preset=preset)
         state = self.face_states.get(self.current_face)
-        if self.has_session and self.faces and state and state.get("attributes") is not None:
+        if self.has_session and self.faces and state and state.get("inverted"):
             self.worker.submit("invert", face=self.current_face, preset=preset)
 
     def on_transfer(self, path: str, attributes: tuple, strength: float) -> None:

@@ -2,9 +2,12 @@
 
 The GUI never touches tensors or the session: it calls :meth:`EngineWorker.submit` (thread-safe) and
 listens to signals. Requests queue up; the worker drains the whole queue before rendering once, so a
-burst of slider values costs one render of the newest state (coalescing). Long jobs (inversion, strokes,
-completion) are engine generators iterated here: each step is reported, ``cancel()`` makes the next
-step stop the job, and nothing of a cancelled job is kept. Every failure becomes a ``failed`` signal
+burst of slider values costs one render of the newest state (coalescing). A face is inverted with the
+encoder at once (milliseconds) and refined by the preset's method in a thread of its own (:mod:`app.refine`)
+while edits go on; the refined code is adopted here, and the edits replay on it. Brush strokes and
+completion are engine generators iterated here: a first preview at once, then each step is reported,
+``cancel()`` makes the next step stop the job (and stops the refinement), and nothing of a cancelled job
+is kept. Every failure becomes a ``failed`` signal
 with a message; a CUDA out-of-memory error moves the models to the CPU and retries once.
 
 Engine modules (and so torch) are imported lazily in the worker thread, so the window shows at once.
@@ -23,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.feature_requests import FeatureRequests
 from app.history import History
+from app.refine import Refiner
 from app.requests import RequestHandlers
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,9 @@ SIGNALS: dict[str, tuple] = {
     "modelLoaded": (object,),  # the manifest of a bundle loaded by File > Load model
     "sessionReady": (object,),  # {"photo", "faces", "path", "project", "ops", "cursor", "tokens", "serial", ...}
     "facesChanged": (object,),  # {"faces", "serial", "select"}: a face box drawn, undone or redone
-    "faceUpdated": (object,),  # {"face", "crop", "reconstruction", "edit", "attributes", "method", "edited"}
+    # {"face", "crop", "reconstruction", "edit", "attributes", "inverted", "method", "edited"}; attributes: name →
+    # value, None for a slider that waits for the face's inversion (EditSession.face_attributes)
+    "faceUpdated": (object,),
     "photoRendered": (object, bool),  # photo uint8 as an export would write it, final (False = a drag preview)
     "jobPreview": (int, int, object),  # face, strip slot, a long job's intermediate face crop (never the photo)
     "stackChanged": (object,),  # {"ops": [descriptions], "cursor": n}
@@ -73,7 +79,7 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
         self._cancel = threading.Event()
         self._closing = threading.Event()  # set once by stop(): unlike _cancel, no new job clears it
         self._active = 0
-        self._wake.connect(self._drain)
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)  # never re-entered from a handler
         self.session = None  # engine.session.EditSession, owned by the worker thread
         self.cgan = self.elegant = None
         self.device = "cpu"
@@ -90,6 +96,8 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
         self.serial = 0  # which document the session is: edits sent for an older one are refused
         self.exif: bytes | None = None  # the open photo's EXIF (orientation reset), written into exports
         self.history = History()  # the window's undo stack, entry for entry (app.history)
+        self.refiner = Refiner(self, self._wake.emit, _refine_threads)  # inversions refined beside the edits
+        self._in_drag = False  # a slider drag's values are coming: renders stay previews until its release
         self._parked: dict[int, object] = {}  # undone face boxes (token → engine FaceSlot), for their redo
         self._restored_tokens = itertools.count(-1, -1)  # tokens of the undo commands for stored edits
 
@@ -100,8 +108,9 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
         self._wake.emit()
 
     def cancel(self) -> None:
-        """Stop the running long job at its next step (called from the GUI thread: only sets a flag)."""
+        """Stop the running long job at its next step, and the refinements (GUI thread: only sets flags)."""
         self._cancel.set()
+        self.refiner.cancel()
 
     def stop(self) -> None:
         """The window is closing: drop the queued requests and stop the running job (GUI thread)."""
@@ -109,11 +118,12 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
         with self._lock:
             self._queue.clear()
         self._cancel.set()
+        self.refiner.cancel()
 
     def pending(self) -> int:
-        """Requests not finished yet (queued plus the one being handled, rendering included)."""
+        """Requests not finished yet (queued plus the one being handled, rendering included), refinements too."""
         with self._lock:
-            return len(self._queue) + self._active
+            return len(self._queue) + self._active + self.refiner.busy()
 
     # -- the worker thread ------------------------------------------------------------------------
     @Slot()
@@ -121,13 +131,16 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
         from engine.device import use_cpu_threads
 
         use_cpu_threads(interactive=True)  # re-renders leave a core to the GUI thread
+        with self._lock:
+            self._active = 1  # from here to the render: an adopted refinement leaves the refiner before it shows
         while not self._closing.is_set():
+            self._adopt_refined()
             with self._lock:
                 if not self._queue:
                     break
                 kind, args = self._queue.popleft()
-                self._active = 1
             self._run(kind, args)
+        self._adopt_refined()
         self._render()
         with self._lock:
             self._active = 0
@@ -168,7 +181,8 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
                  "load_startup_models": "Cannot load the model", "save_project": "Cannot save the project",
                  "export": "Cannot export the photo", "export_scaled": "Cannot export the photo",
                  "upscale": "Cannot super-resolve the face", "blend_target": "Cannot blend the faces",
-                 "capture_look": "Cannot save the look"}.get(kind, "Cannot do that")
+                 "capture_look": "Cannot save the look",
+                 "refine": "Cannot refine the face's inversion (it keeps the encoder's code)"}.get(kind, "Cannot do that")
         if isinstance(exc, FacetError | OSError | ValueError):
             log.warning("%s: %s", kind, exc)
             self.failed.emit(title, str(exc))
@@ -228,8 +242,8 @@ class EngineWorker(FeatureRequests, RequestHandlers, _WorkerBase):
                 if i < len(s.faces):
                     self.faceUpdated.emit({
                         "face": i, "crop": s.faces[i].crop, "reconstruction": s.reconstruction(i),
-                        "edit": s.render_face(i), "attributes": s.face_attributes(i), "method": s.faces[i].method,
-                        "edited": bool(s.face_ops(i)),
+                        "edit": s.render_face(i), "attributes": s.face_attributes(i), "inverted": s.has_code(i),
+                        "method": s.faces[i].method, "edited": bool(s.face_ops(i)),
                     })
             if render_photo:
                 photo = s.render_photo() if final else s.preview_photo(self.preview_side)
@@ -265,3 +279,13 @@ class WorkerHost(QObject):
             self.thread.quit()
             if not self.thread.wait(timeout_ms):
                 log.error("the engine worker did not stop within %d ms", timeout_ms)
+        self.worker.refiner.cancel()
+        self.worker.refiner.join(timeout_ms / 1000)  # it stops at its next step
+
+
+def _refine_threads() -> None:
+    """The refinement thread's torch threads: a core fewer than the machine has, like the re-renders (on a busy
+    2-core machine one: a parallel region that waits for a busy core stalls)."""
+    from engine.device import use_cpu_threads
+
+    use_cpu_threads(interactive=True)

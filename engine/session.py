@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,29 @@ from engine.session_faces import (
     scaled_slot,
     view_slot,
 )
-from engine.session_models import PRESETS, SessionModels, generate_exemplars, method_for_preset  # noqa: F401
+from engine.session_models import (  # noqa: F401 - PRESETS and generate_exemplars are re-exported
+    PRESETS,
+    SessionModels,
+    generate_exemplars,
+    method_for_preset,
+    slider_op,
+)
 from engine.session_view import cgan_confinement, embed_change, view_layout
+
+
+@dataclass
+class Inversion:
+    """A finished inversion of one face, not yet its code (:meth:`EditSession.adopt_inversion`)."""
+
+    slot: FaceSlot  # the face it was made for (the session's faces may have changed since)
+    version: int  # the face's ``code_version`` when the inversion started
+    method: str
+    result: Any  # engine.invert.InversionResult
+
+
+def _inversion(slot: FaceSlot, version: int, job: Job, method: str) -> Job[Inversion]:
+    result = yield from job
+    return Inversion(slot, version, method, result)
 
 
 class EditSession:
@@ -136,18 +158,38 @@ class EditSession:
 
     def invert_face_job(self, i: int, method: str = "balanced", steps: int | None = None, seed: int = 0) -> Job[Change]:
         """Invert face ``i`` (a preset or a method name); the code is stored only when the job completes."""
+        inversion = yield from self.inversion_job(i, method, steps=steps, seed=seed)
+        return self.adopt_inversion(i, inversion)
+
+    def inversion_job(self, i: int, method: str = "balanced", steps: int | None = None, seed: int = 0) -> Job[Inversion]:
+        """Invert face ``i`` without touching the session: the job reads only the face's crop and the cGAN, so it
+        may run beside edits (the app refines in a thread of its own); :meth:`adopt_inversion` makes it the code.
+
+        Checks (the face, the model, the method) are made here, when the job is created."""
         from engine.invert import invert_job
 
         slot, cgan = self._slot(i), self._need_cgan()
         name = method_for_preset(method, cgan)
-        result = yield from invert_job(slot.crop, cgan, method=name, steps=steps, seed=seed)
+        return _inversion(slot, slot.code_version, invert_job(slot.crop, cgan, method=name, steps=steps, seed=seed), name)
+
+    def adopt_inversion(self, i: int, inversion: Inversion) -> Change:
+        """Make a finished inversion face ``i``'s code. The edits are data, so they replay on it as they are; the
+        renders cached for the old code (keyed by ``code_version``) are dropped. Refused (an empty change) when
+        face ``i`` is no longer the face that was inverted, or its code changed since the inversion started."""
+        slot = self._slot(i) if 0 <= i < len(self.faces) else None
+        if slot is not inversion.slot or slot.code_version != inversion.version:
+            return Change()
+        result, name = inversion.result, inversion.method
         slot.code, slot.reconstruction, slot.method = result.code, result.reconstruction, name
         slot.tuned = result.tuned  # pivotal tuning's generator change for this face (None for other methods)
         if name == "pivotal" and result.tuned is None:
             slot.method = "hybrid"  # the tuning was stopped: the face keeps its pivot, hybrid's code
         slot.code_version += 1
+        self._renders.pop(i, None)
+        self._bases.pop(i, None)
         note = f": {result.note}" if result.note else ""
-        return Change(faces={i}, photo=True, description=f"inverted face {i + 1} ({slot.method}){note}")
+        # the photo shows a face's render only once it is edited: a new code changes it only then
+        return Change(faces={i}, photo=bool(self.face_ops(i)), description=f"inverted face {i + 1} ({slot.method}){note}")
 
     def _need_cgan(self) -> Bundle:
         if self.models.cgan is None:
@@ -294,25 +336,22 @@ class EditSession:
                     settings.pop(n, None)
         return {n: v for n, v in settings.items() if v != 0.0}
 
-    def face_attributes(self, i: int) -> dict[str, float] | None:
+    def face_attributes(self, i: int) -> dict[str, float | None] | None:
         """Current slider values, each from the model its slider edits (:meth:`SessionModels.slider_routes`):
-        the cGAN's y or the ELEGANT dial; None while a cGAN-routed attribute waits for the face's inversion."""
+        the cGAN's y, or None while the face waits for its inversion; the ELEGANT dial (no inversion needed).
+        None when no model edits anything."""
         routes = self.models.slider_routes()
         if not routes:
             return None
         code = self.face_code(i) if "cgan" in routes.values() else None
-        if code is None and "cgan" in routes.values():
-            return None
         y = dict(zip(self.models.cgan.attributes, code.y, strict=True)) if code is not None else {}
         dials = self.face_dials(i)
-        return {n: float(y[n]) if model == "cgan" else dials.get(n, 0.0) for n, model in routes.items()}
+        return {n: (float(y[n]) if n in y else None) if model == "cgan" else dials.get(n, 0.0)
+                for n, model in routes.items()}
 
     def slider_op(self, i: int, name: str, value: float, gesture: int = 0) -> Op:
         """The operation a slider move makes: a cGAN attribute or an ELEGANT dial, whichever edits ``name``."""
-        model = self.models.slider_routes().get(name)
-        if model is None:
-            raise FacetError(f"no loaded model edits {name}")
-        return (Dial if model == "elegant" else SetAttribute)(i, name, float(value), gesture)
+        return slider_op(self.models.slider_routes(), i, name, value, gesture)
 
     def render_face(self, i: int) -> np.ndarray:
         """Face ``i`` as edited, at the session resolution (the fast path: replay + one generator pass)."""
@@ -550,11 +589,31 @@ class EditSession:
         return Stroke(face=i, strokes=pack_strokes(mask, colors), z=tuple(float(v) for v in code.z),
                       y=tuple(float(v) for v in code.y))
 
+    def stroke_preview(self, i: int, mask: np.ndarray, colors: np.ndarray) -> np.ndarray:
+        """The strokes' colour layer over face ``i`` as it looks now (``face`` layout, milliseconds): what the brush
+        shows at once, before :meth:`stroke_job` has moved the code (most of a stroke's look is this layer)."""
+        from engine.edit.constrained import paint_strokes
+
+        return paint_strokes(self._face_stage(i, self.face_ops(i)), mask, colors)
+
+    def complete_preview(self, i: int, mask: np.ndarray) -> np.ndarray:
+        """A first fill of face ``i``'s masked part from the encoder's guess alone (no optimisation, milliseconds):
+        what completion shows at once, before :meth:`complete_job` has refined it."""
+        from engine import edit
+        from engine.progress import drive
+
+        result = drive(edit.complete_job(self._need_cgan(), self._completion_source(i), mask, steps=0))
+        return self._fit(np.asarray(result.reconstruction, np.uint8))
+
+    def _completion_source(self, i: int) -> np.ndarray:
+        """Face ``i``'s current look in the ``face`` layout: what completion fills a hole of."""
+        return self.render_face(i) if self.view_layout == "face" else self._face_stage(i, self.face_ops(i))
+
     def complete_job(self, i: int, mask: np.ndarray, **options: Any) -> Job[Complete]:
         """Fill the masked part of face ``i`` (current look) with the cGAN; returns the :class:`Complete` op."""
         from engine import edit
 
-        image = self.render_face(i) if self.view_layout == "face" else self._face_stage(i, self.face_ops(i))
+        image = self._completion_source(i)
         result = yield from edit.complete_job(self._need_cgan(), image, mask, **options)
         done = result if isinstance(result, np.ndarray) else getattr(result, "image", None)
         if done is None:

@@ -1,14 +1,21 @@
-"""What an edit session renders with: its models, the inversion quality presets, synthetic exemplars."""
+"""What an edit session renders with: its models, the inversion quality presets, synthetic exemplars.
+
+Importing it loads no torch (the window maps slider moves to operations with :func:`slider_op`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.bundle import Bundle
 from engine.errors import FacetError
+from engine.ops import Dial, Op, SetAttribute
+
+if TYPE_CHECKING:
+    from engine.bundle import Bundle
 
 #: Crop size while no model is loaded (the photo can be opened and its faces found; edits say what is missing).
 NO_MODEL_RESOLUTION = 128
@@ -64,6 +71,16 @@ class SessionModels:
             if b is not None:
                 out[role] = {"name": b.name, "path": str(b.path) if b.path else None, "attributes": b.attributes}
         return out
+
+
+def slider_op(routes: Mapping[str, str], face: int, name: str, value: float, gesture: int = 0) -> Op:
+    """The operation a slider move makes, by the model its attribute is routed to (:meth:`SessionModels.slider_routes`):
+    an ELEGANT dial (no inversion needed) or a cGAN attribute of the face's code. The one rule for the session and
+    the window (which has only the routes)."""
+    model = routes.get(name)
+    if model is None:
+        raise FacetError(f"no loaded model edits {name}")
+    return (Dial if model == "elegant" else SetAttribute)(face, name, float(value), int(gesture))
 
 
 def method_for_preset(preset: str, cgan: Bundle) -> str:

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as app.main sets it: idle OpenMP threads sleep, not spin
+import torch  # noqa: E402
 
 from tests.helpers import pytest_runtest_makereport  # noqa: F401 - skips for missing ../shared fail where it exists
 

@@ -13,8 +13,7 @@ def settle(qtbot, window) -> None:
 
 def open_and_invert(qtbot, window, path) -> None:
     """Open a photo and wait until face 1 is inverted (the window inverts it on its own)."""
-    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000,
-                          check_params_cb=lambda s: s["attributes"] is not None):
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000, check_params_cb=lambda s: s["inverted"]):
         window.open_path(path)
     settle(qtbot, window)
 

@@ -182,15 +182,12 @@ def test_cancel_a_running_inversion(make_window, qtbot, photo_file):
         window.cancel_button.click()
     assert ended.args[1] == "cancelled"
     settle(qtbot, window)
-    assert not window.worker.session.has_code(0)
-    # the worker carries on: a fast inversion and a slider edit still work
-    window.worker.submit("set_preset", preset="fast", steps=None)
-    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
-                          check_params_cb=lambda s: s["attributes"] is not None):
-        window.attributes.sliders["Male"].setValue(50)
+    face = window.worker.session.faces[0]  # the last complete code stays: the encoder's, made at once
+    assert face.method == "encoder" and face.code_version == 1
+    # the worker carries on: a slider edit works
     with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
         window.attributes.sliders["Male"].setValue(60)
-    assert applied.args[1] is True and window.worker.session.has_code(0)
+    assert applied.args[1] is True and window.worker.session.ops == [SetAttribute(0, "Male", 0.6, 0)]
 
 
 def test_an_edit_that_fails_in_the_worker_leaves_the_undo_stack(make_window, qtbot, photo_file, tmp_path):
@@ -212,7 +209,7 @@ def test_sliders_wait_for_the_inversion(make_window, qtbot, photo_file):
     with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
         window.open_path(photo_file)
     with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
-                          check_params_cb=lambda s: s["attributes"] is not None):
+                          check_params_cb=lambda s: s["inverted"]):
         window.attributes.sliders["Male"].setValue(50)  # not inverted: no edit, an inversion instead
     assert window.undo_stack.count() == 0 and window.worker.session.ops == []
 
@@ -276,7 +273,7 @@ def test_a_drawn_box_adds_a_face_that_can_be_edited_and_undone(make_window, qtbo
     n = len(window.faces)
     h, w = window.worker.session.photo.shape[:2]
     with qtbot.waitSignal(window.events.faceUpdated, timeout=20000,
-                          check_params_cb=lambda s: s["face"] == n and s["attributes"] is not None):
+                          check_params_cb=lambda s: s["face"] == n and s["inverted"]):
         window.canvas.boxDrawn.emit((w * 0.6, h * 0.6, w * 0.9, h * 0.9))  # selected and inverted at once
     assert len(window.faces) == n + 1 and window.faces[-1]["manual"]
     assert len(window.canvas.boxes) == n + 1
@@ -584,3 +581,146 @@ def test_edits_made_while_a_face_box_is_added_stay_on_the_undo_stack(make_window
     window.attributes.sliders["Male"].setValue(70)
     settle(qtbot, window)
     assert len(window.worker.session.ops) == 2 and window.undo_stack.count() == 3 and mirrors(window)
+
+
+# -- the first edit: the encoder's code at once, the preset's method in the background ---------------------
+def gate_refinements(monkeypatch):
+    """Hold every background refinement before its first optimiser step until the returned event is set."""
+    import threading
+
+    from engine.progress import Step
+    from engine.session import EditSession
+
+    gate = threading.Event()
+    real = EditSession.inversion_job
+
+    def gated(self, *args, **kwargs):
+        job = real(self, *args, **kwargs)
+        if (args[1:2] or [kwargs.get("method")])[0] == "encoder":
+            return job  # the code a face gets at once
+
+        def held():  # a step at a time, so that Cancel still stops it
+            while not gate.wait(0.05):
+                yield Step(0, 1, "held by the test")
+            return (yield from job)
+
+        return held()
+
+    monkeypatch.setattr(EditSession, "inversion_job", gated)
+    return gate
+
+
+def test_sliders_edit_on_the_encoder_code_at_once_and_the_edit_survives_the_refinement(make_window, qtbot,
+                                                                                       photo_file, monkeypatch):
+    gate = gate_refinements(monkeypatch)
+    window = make_window()
+    window.auto_invert = False
+    window.worker.submit("set_preset", preset="optimize", steps=5)  # random starts: surely another code
+    with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
+        window.open_path(photo_file)
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000, check_params_cb=lambda s: s["inverted"]) as got:
+        window.worker.submit("invert", face=0)
+    assert got.args[0]["method"] == "encoder"  # the encoder's code, at once
+    qtbot.waitUntil(lambda: not window.progress.isHidden())  # the refinement runs (held by the gate)
+    session = window.worker.session
+    np.testing.assert_array_equal(shown_photo(window), session.photo)  # the canvas keeps the photo meanwhile
+    assert window.attributes.sliders["Smiling"].isEnabled()
+    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+        window.attributes.sliders["Smiling"].setValue(80)
+    assert applied.args[1] is True and session.faces[0].method == "encoder"
+    qtbot.waitUntil(lambda: not np.array_equal(shown_photo(window), session.photo))
+    on_encoder = shown_photo(window)
+    np.testing.assert_array_equal(on_encoder, session.render_photo())
+
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000, check_params_cb=lambda s: s["method"] == "optimize"):
+        gate.set()
+    settle(qtbot, window)
+    assert session.ops == [SetAttribute(0, "Smiling", 0.8, 0)] and window.undo_stack.count() == 1  # it survived…
+    assert session.face_code(0).y[session.models.cgan.attributes.index("Smiling")] == pytest.approx(0.8)
+    shown = shown_photo(window)
+    np.testing.assert_array_equal(shown, session.render_photo())  # …and is shown on the refined code
+    assert not np.array_equal(shown, on_encoder)
+    assert window.attributes.sliders["Smiling"].value() == 80 and window.progress.isHidden()
+
+
+def test_cancel_keeps_the_encoder_code_on_the_canvas_and_in_the_export(make_window, qtbot, photo_file, monkeypatch,
+                                                                       tmp_path):
+    from engine.images import load_image
+
+    gate_refinements(monkeypatch)  # never set: the refinement waits until it is cancelled
+    window = make_window()
+    window.attributes.set_preset("best")
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000, check_params_cb=lambda s: s["inverted"]):
+        window.open_path(photo_file)
+    qtbot.waitUntil(lambda: not window.progress.isHidden())  # pivotal tuning runs (held by the gate)
+    with qtbot.waitSignal(window.events.applied, timeout=20000):
+        window.attributes.sliders["Male"].setValue(-70)
+    session = window.worker.session
+    with qtbot.waitSignal(window.events.jobEnded, timeout=10000) as ended:
+        window.cancel_button.click()
+    assert ended.args[1] == "cancelled"
+    settle(qtbot, window)
+    assert session.faces[0].method == "encoder" and session.ops == [SetAttribute(0, "Male", -0.7, 0)]
+    edited = shown_photo(window)
+    assert not np.array_equal(edited, session.photo)
+    np.testing.assert_array_equal(edited, session.render_photo())
+    with qtbot.waitSignal(window.events.exported, timeout=20000):
+        window.worker.submit("export", path=str(tmp_path / "out.png"))
+    np.testing.assert_array_equal(load_image(tmp_path / "out.png"), edited)
+
+
+def elegant_routed(model_paths, tmp_path, routes: dict[str, str]) -> str:
+    """A copy of the tiny ELEGANT bundle whose manifest routes ``routes`` (name → model) as a measured one does."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(model_paths["elegant"], tmp_path / "elegant-routed")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sliders"] = routes
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return str(folder)
+
+
+def test_elegant_routed_sliders_edit_before_the_inversion_and_cgan_routed_ones_wait(make_window, qtbot, photo_file,
+                                                                                     model_paths, tmp_path):
+    from engine.ops import Dial
+
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.worker.submit("load_models", cgan=model_paths["cgan"],
+                             elegant=elegant_routed(model_paths, tmp_path, {"Smiling": "elegant"}))
+    assert window.routes == {"Black_Hair": "cgan", "Blond_Hair": "cgan", "Male": "cgan", "Smiling": "elegant"}
+    window.auto_invert = False
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=30000):
+        window.open_path(photo_file)
+    sliders = window.attributes.sliders
+    assert sliders["Smiling"].isEnabled() and not sliders["Male"].isEnabled()
+    with qtbot.waitSignal(window.events.applied, timeout=20000) as applied:
+        sliders["Smiling"].setValue(100)
+    session = window.worker.session
+    assert applied.args[1] is True and session.ops == [Dial(0, "Smiling", 1.0, 0)] and not session.has_code(0)
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["inverted"]):
+        sliders["Male"].setValue(50)  # waits: no edit, the face's inversion instead
+    assert session.ops == [Dial(0, "Smiling", 1.0, 0)] and sliders["Male"].isEnabled()
+    assert sliders["Smiling"].value() == 100
+
+
+@pytest.mark.parametrize("tool", ["brush", "mask"])
+def test_the_first_preview_of_a_brush_or_a_completion_comes_before_the_job(make_window, qtbot, photo_file, tool):
+    from PySide6.QtCore import QPointF
+
+    window = make_window()
+    open_and_invert(qtbot, window, photo_file)
+    window.set_tool(tool)
+    x0, y0, x1, y1 = window.faces[0]["box"]
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    window.canvas.paint_line(QPointF(cx - 10, cy), QPointF(cx + 10, cy))
+    seen = []
+    window.events.jobPreview.connect(lambda face, slot, image: seen.append(("preview", slot, image.shape)))
+    window.events.jobStarted.connect(lambda title: seen.append(("started",)))
+    window.events.jobEnded.connect(lambda title, outcome: seen.append(("ended", outcome)))
+    with qtbot.waitSignal(window.events.opReady, timeout=60000):
+        window.apply_brush()
+    r = window.worker.session.resolution
+    assert seen[0] == ("preview", 2, (r, r, 3)) and seen[1] == ("started",)  # at once, then the optimiser
+    assert seen[-1] == ("ended", "done")

@@ -150,3 +150,53 @@ def test_undo_redo_and_merges_act_on_the_commands_the_window_names(qtbot, model_
     worker._run("undo", {"token": 4})
     worker._run("apply", {"op": SetAttribute(0, "No_Such_Attribute", 0.1, 0), "token": 6})
     assert len(session.ops) == 1 and history.tokens == [1] and history.cursor == 1
+
+
+def test_a_face_gets_the_encoders_code_at_once_and_the_refined_one_in_the_background(qtbot, model_paths, photo_file):
+    from engine.ops import SetAttribute
+
+    worker = EngineWorker()
+    worker._run("load_models", dict(model_paths))
+    worker._run("open_photo", {"path": photo_file})
+    worker._run("set_preset", {"preset": "optimize", "steps": 3})
+    worker._run("invert", {"face": 0})
+    session = worker.session
+    assert session.faces[0].method == "encoder" and worker.pending() == 1  # the refinement is under way
+    worker._run("apply", {"op": SetAttribute(0, "Male", 0.5, 0), "token": 1})  # and edits go on meanwhile
+    with qtbot.waitSignal(worker.faceUpdated, timeout=30000, check_params_cb=lambda s: s["method"] == "optimize"):
+        pass  # the refinement thread wakes the worker, which adopts its code
+    assert session.faces[0].code_version == 2 and session.ops == [SetAttribute(0, "Male", 0.5, 0)]
+    assert worker.pending() == 0
+
+    worker._run("set_preset", {"preset": "optimize", "steps": 100000})
+    worker._run("invert", {"face": 0})  # a re-inversion, stopped by the next document
+    assert worker.pending() == 1
+    worker._run("open_photo", {"path": photo_file})
+    assert worker.pending() == 0 and worker.session is not session and not worker.session.has_code(0)
+    assert session.faces[0].code_version == 2  # the old document kept its last complete code
+
+
+def test_the_models_info_says_which_model_each_slider_edits(qtbot, model_paths):
+    worker = EngineWorker()
+    with qtbot.waitSignal(worker.modelsChanged) as got:
+        worker._run("load_models", {"elegant": model_paths["elegant"]})
+    assert got.args[0]["routes"] == dict.fromkeys(["Black_Hair", "Blond_Hair", "Male", "Smiling"], "elegant")
+    with qtbot.waitSignal(worker.modelsChanged) as got:
+        worker._run("load_models", dict(model_paths))
+    assert set(got.args[0]["routes"].values()) == {"cgan"}  # an unmasked ELEGANT leaves shared ones to the cGAN
+
+
+def test_the_app_lets_idle_openmp_threads_sleep_unless_told_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = "import app.main, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        run_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=run_env, capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.strip() == expected
