@@ -243,7 +243,8 @@ def test_saving_on_close_stops_a_running_job_instead_of_waiting_for_it(
     dialogs.answers["question"] = QMessageBox.StandardButton.Save
     start = time.perf_counter()
     assert window.close()
-    assert time.perf_counter() - start < 10 and len(read_project(window.project_path)[0]["ops"]) == 1
+    # waiting for the job would take minutes; stopping it takes a step (up to ~10 s on a loaded machine)
+    assert time.perf_counter() - start < 60 and len(read_project(window.project_path)[0]["ops"]) == 1
 
 
 def second_photo(photo_file: str, tmp_path: Path) -> str:

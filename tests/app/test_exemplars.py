@@ -46,7 +46,7 @@ def test_a_fifo_in_the_gallery_never_blocks_the_window(qtbot, tmp_path, monkeypa
     finally:
         faulthandler.cancel_dump_traceback_later()
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0 and added == 1  # the FIFO is not a regular file: skipped, never opened
+    assert elapsed < 20 and added == 1  # reading it would block for ever (the dump above); the FIFO is not a regular file: skipped, never opened
     item = panel.list.item(0)
     assert item.text() == "Eyeglasses (yes)"  # the whole name, not "Eyeglasses (ye"
     qtbot.waitUntil(lambda: not item.icon().isNull(), timeout=20000)
