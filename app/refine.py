@@ -93,10 +93,6 @@ class Refiner:
         with self._cond:
             return len(self._queue) + (self._running is not None) + len(self._finished)
 
-    def running(self, face: int | None = None) -> bool:
-        with self._cond:
-            return any(face is None or t.face == face for t in (*self._queue, *filter(None, [self._running])))
-
     def take_finished(self) -> list[Finished]:
         with self._cond:
             out, self._finished = self._finished, []
