@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -158,8 +159,9 @@ class Refiner:
 
 
 def _lower_priority() -> None:
-    """Run this thread a little nicer than the app (Linux: a thread's nice value is its own)."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+    """Run this thread a little nicer than the app. Linux only: there a thread's nice value is its own, and its id
+    names it (elsewhere the same call would name a process)."""
+    if sys.platform.startswith("linux") and hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + NICER))

@@ -474,7 +474,7 @@ def test_a_photo_without_a_face_says_so_and_offers_to_draw_a_box(make_window, qt
     settle(qtbot, window)
     assert window.undo_stack.count() == 0 and window.worker.session.ops == []
     assert not [d for d in dialogs if d[0] == "critical"]
-    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["attributes"]):
+    with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["inverted"]):
         window.canvas.boxDrawn.emit((40.0, 20.0, 100.0, 90.0))
     assert len(window.worker.session.faces) == 1 and window.canvas.mode == "pan"
 
@@ -491,7 +491,7 @@ def test_faces_are_numbered_from_the_left(make_window, qtbot, dialogs, tmp_path)
     with qtbot.waitSignal(window.events.sessionReady, timeout=30000):
         window.open_path(str(flat))
     for box in ((150.0, 20.0, 220.0, 90.0), (10.0, 20.0, 80.0, 90.0)):  # right face first, then the left one
-        with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["attributes"]):
+        with qtbot.waitSignal(window.events.faceUpdated, timeout=20000, check_params_cb=lambda s: s["inverted"]):
             window.canvas.boxDrawn.emit(box)
     labels = [item.childItems()[0].text() for item in window.canvas.boxes]
     assert labels == ["2 (manual)", "1 (manual)"]
