@@ -7,7 +7,8 @@
 Faces: the held-out pack `packs/celeba128_head_eval.safetensors` (the 500 validation and 1500 more held-out
 CelebA faces at 128 px in the `head` layout; built from ../shared when missing). The first ``--n`` validation
 faces are the sources; the rest of the pack is the exemplars' pool and the realism reference. Results go to
-docs/benchmarks.md (section "edit_quality").
+docs/benchmarks.md (section "edit_quality"). Identity needs the optional judge: ``pip install -e '.[eval]'``
+(dlib); without it that column says why it was skipped.
 """
 
 from __future__ import annotations

@@ -137,6 +137,9 @@ class MaskDecoder(nn.Module):
     @dataclass
     class Config(_Shared):
         mask_bias: float = -3.0
+        # mask values below this are exactly 0; above the default, a faint mask spread over the face (the closed
+        # mask's sigmoid(-3) ≈ 0.05 is such a mask) cannot tint the cheeks: 0.05 · a full residual is 6 grey levels
+        mask_floor: float = MASK_FLOOR
 
     def __init__(self, config: Config):
         super().__init__()
@@ -170,7 +173,7 @@ class MaskDecoder(nn.Module):
         for up, skip in zip(self.ups, reversed(skips), strict=True):
             h = up(h, skip)
         out = self.head(h).float()
-        mask = hard_mask(torch.sigmoid(out[:, :1]))
+        mask = hard_mask(torch.sigmoid(out[:, :1]), c.mask_floor)
         residual = 2.0 * torch.tanh(out[:, 1:] * 0.5)  # within [-2, 2]: any colour from any colour
         _check(residual, (z_new.shape[0], 3, c.resolution, c.resolution), "MaskDecoder", "its residual")
         return mask, residual

@@ -44,6 +44,11 @@ def test_an_untrained_decoder_leaves_a_face_almost_alone():
     z, skips = enc(x)
     out = dec(x, z, z, skips)
     assert (out - x).abs().max() < 0.05  # under 7 grey levels before any training
+    # with the floor above the closed mask's sigmoid(-3) ≈ 0.047 the untrained decoder changes nothing at all
+    closed = MaskDecoder(MaskDecoder.Config(**cfg, mask_floor=0.06))
+    closed.load_state_dict(dec.state_dict())
+    mask, _ = closed.edit(z, z, skips)
+    assert torch.count_nonzero(mask) == 0 and torch.equal(closed(x, z, z, skips), x)
 
 
 def test_pixels_outside_the_mask_keep_their_bytes_at_the_photos_resolution(mask_bundle, synthetic_dataset):
@@ -132,3 +137,15 @@ def test_a_teacher_classifier_asks_for_the_labels_and_is_recorded(tiny_classifie
     with pytest.raises(FacetError, match="teacher"):
         create_recipe("elegant-mask", {**TINY_MASK, "teacher": str(tiny_classifier_bundle)},
                       synthetic_dataset.attributes[:3])
+
+
+def test_each_attribute_gets_a_minimum_mask_area_from_its_own_region():
+    from engine.train.recipes.elegant_mask import min_areas, region_penalty
+
+    names = ["Eyeglasses", "Blond_Hair", "Male"]
+    penalty = region_penalty(names, 128, "head")
+    floors = min_areas(penalty, 0.01, 0.25)
+    eyes = 1.0 - float(penalty[0].mean())
+    assert floors[0] == pytest.approx(0.25 * eyes)  # a quarter of the eye band
+    assert floors[1] == pytest.approx(0.15) and floors[2] == pytest.approx(0.15)  # hair and global: the cap
+    assert torch.equal(min_areas(penalty, 0.01, 0.0), torch.full((3,), 0.01))  # off: the crop-wide floor

@@ -92,6 +92,13 @@ def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.
     return torch.from_numpy(np.stack(maps))[:, None]
 
 
+def min_areas(penalty: torch.Tensor, floor: float, region_fraction: float, cap: float = 0.15) -> torch.Tensor:
+    """(n_attrs,): each attribute's smallest allowed mean mask area: ``floor``, or ``region_fraction`` of its
+    region (1 − the penalty map's mean) when that is larger, at most ``cap`` unless ``floor`` is larger."""
+    region = 1.0 - penalty.flatten(1).mean(1)
+    return torch.clamp(region_fraction * region, max=cap).clamp(min=floor)
+
+
 class MaskElegantRecipe(Recipe):
     name = "elegant-mask"
 
@@ -119,6 +126,7 @@ class MaskElegantRecipe(Recipe):
         # the mask head's starting logit: 0 opens every mask half-way, so the content gets gradients everywhere
         # from the start (-3: nearly closed, where a diffuse faint mask that changes nothing is a trap on real faces)
         mask_init: float = -3.0
+        mask_floor: float = 0.02  # the decoder's hard zero (engine.models.elegant_mask.MaskDecoder.Config)
         # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
         # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
         # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
@@ -130,6 +138,10 @@ class MaskElegantRecipe(Recipe):
         region_weight: float = 3.0  # mask outside the attribute's region
         area_weight: float = 10.0  # hinges on the mask's mean area: the guard against collapse
         min_area: float = 0.01  # 1 % of the crop: the content can only learn where the mask is open
+        # ... and at least this fraction of the attribute's own region (capped at 15 % of the crop for the hair and
+        # global attributes): with the crop-wide 1 % alone the v3 run's masks sat on that floor, a few pixels wide,
+        # and the teacher's gradient through them was too weak to open them (no visible edit in 1,700 steps)
+        min_region_area: float = 0.0
         max_area: float = 0.6
         disc_clip: float = 10.0  # the discriminator's gradient norm cap (a v2 run spiked once at step 600 without it)
         r1_gamma: float = 1.0
@@ -163,7 +175,7 @@ class MaskElegantRecipe(Recipe):
         try:
             self.nets = {
                 "encoder": MaskEncoder(MaskEncoder.Config(**shared)),
-                "decoder": MaskDecoder(MaskDecoder.Config(**shared, mask_bias=c.mask_init)),
+                "decoder": MaskDecoder(MaskDecoder.Config(**shared, mask_bias=c.mask_init, mask_floor=c.mask_floor)),
                 "disc": ProjectionDiscriminator(ProjectionDiscriminator.Config(c.resolution, n, c.disc_channels,
                                                                                c.max_channels)),
                 "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
@@ -173,6 +185,7 @@ class MaskElegantRecipe(Recipe):
         except ValueError as exc:
             raise FacetError(f"elegant-mask: {exc}") from None
         self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
+        self.min_areas = min_areas(self.penalty, c.min_area, c.min_region_area)
         self.teacher = self._load_teacher(c.teacher) if c.teacher else None
         self.guard = MaskGuard(after=c.guard_after)
         #: CPU seconds spent training, over every resume (the model card reports CPU-hours)
@@ -314,7 +327,7 @@ class MaskElegantRecipe(Recipe):
         tv = ((m_swap[..., 1:, :] - m_swap[..., :-1, :]).abs().mean()
               + (m_swap[..., :, 1:] - m_swap[..., :, :-1]).abs().mean())
         leak = (m_swap * self.penalty[i]).mean()
-        hinge = F.relu(c.min_area - area).mean() + F.relu(area - c.max_area).mean()
+        hinge = F.relu(float(self.min_areas[i]) - area).mean() + F.relu(area - c.max_area).mean()
         g_loss = (c.adv_weight * adv + c.cls_weight * g_cls + c.rec_weight * rec_loss + c.mask_weight * area.mean()
                   + c.tv_weight * tv + c.region_weight * leak + c.area_weight * hinge)
         self.step("gen", g_loss)
