@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> str:
     from engine.bundle import load_bundle
     from engine.edit_eval import evaluate, model_layout
     from engine.edit_quality import FeatureSpace, IdentityJudge
-    from engine.transfer import is_masked
+    from engine.transfer import is_masked, takes_exemplar_pixels
 
     torch.set_num_threads(args.threads)
     faces, labels, files, attributes = eval_faces()
@@ -98,8 +98,10 @@ def run(args: argparse.Namespace) -> str:
     for path in args.models:
         bundle = load_bundle(path)
         for mode in args.modes:
-            if mode == "transfer-exemplar" and not is_masked(bundle):
-                continue  # only a masked model says where to take the exemplar's pixels
+            if mode == "transfer-exemplar" and (not is_masked(bundle) or takes_exemplar_pixels(bundle)):
+                continue  # only a masked model says where to take the exemplar's pixels (one that always does: "transfer")
+            if mode == "dial" and takes_exemplar_pixels(bundle):
+                continue  # it has no dial
             t = time.perf_counter()
             reports = evaluate(bundle, judge, faces, labels, attributes, sources, pool, mode=mode,
                                strength=args.strength, per_direction=args.per_direction, features=features,

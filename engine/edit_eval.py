@@ -80,7 +80,7 @@ class _Edits:
 
     def edit(self, mode: str, name: str, source: int, target: int | None, value: float) -> np.ndarray:
         if mode.startswith("transfer"):
-            content = "exemplar" if mode == "transfer-exemplar" else "model"
+            content = "exemplar" if mode == "transfer-exemplar" else None  # None: the model's own
             return self.T.transfer_codes(self.bundle, self.code(source), self.code(target), [name], abs(value),
                                          content=content)
         return self.T.dial_codes(self.bundle, self.code(source), {name: value})
@@ -98,6 +98,8 @@ def evaluate(bundle, judge, faces: np.ndarray, labels: np.ndarray, attributes: l
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     view = _Edits(bundle, faces, faces_layout)
+    if mode == "dial" and view.T.takes_exemplar_pixels(bundle):
+        return []  # a model that takes an exemplar's pixels has no dial
     judged_names = [n for n in attributes if n in bundle.attributes and n in judge.attributes]
     cols = [judge.attributes.index(n) for n in judged_names]
 

@@ -245,7 +245,7 @@ class EditSession:
     def _validate(self, op: Op) -> None:
         """Refuse an operation replay could not perform (the stack is never left holding one)."""
         from engine.invert.core import check_code
-        from engine.transfer import check_request, prototypes
+        from engine.transfer import check_dial, check_request, prototypes
 
         self._slot(op.face)
         number = op.strength if isinstance(op, ApplyVector) else getattr(op, "value", 0.0)
@@ -258,7 +258,8 @@ class EditSession:
             self._need_code(op.face)
             self._check_names(cgan, op.names if isinstance(op, ResetAttributes) else (op.name,))
         if isinstance(op, Dial):
-            prototypes(self._need_elegant())  # a clear BundleError when the bundle has none
+            check_dial(self._need_elegant())  # a model that takes an exemplar's pixels has no dial
+            prototypes(self.models.elegant)  # a clear BundleError when the bundle has none
             check_request(self.models.elegant, (op.name,), op.value)
         if isinstance(op, TransferFromExemplar):
             if not op.attributes:

@@ -49,14 +49,16 @@ class SessionModels:
 
         An attribute only one model knows goes to that model. One both know goes where its edits measured best
         (``engine.edit_eval``): the ELEGANT manifest's ``sliders`` field says so per attribute; without it a
-        masked ELEGANT model (local edits) takes them, an older one leaves them to the cGAN.
+        masked ELEGANT model (local edits) takes them, an older one leaves them to the cGAN. A model that takes an
+        exemplar's own pixels has no dial, so it takes no slider.
         """
         routes: dict[str, str] = {}
         measured = (self.elegant.manifest.get("sliders") or {}) if self.elegant is not None else {}
         masked = self.elegant is not None and self.elegant.manifest.get("edit") == "masked"
+        dials = self.elegant is not None and self.elegant.manifest.get("content", "model") != "exemplar"
         for name in self.cgan.attributes if self.cgan is not None else []:
             routes[name] = "cgan"
-        for name in self.elegant.attributes if self.elegant is not None else []:
+        for name in self.elegant.attributes if dials else []:
             if name not in routes:
                 routes[name] = "elegant"
             elif measured.get(name) in ("cgan", "elegant"):

@@ -200,6 +200,25 @@ def is_masked(bundle: Bundle) -> bool:
     return hasattr(bundle.network("decoder"), "edit")
 
 
+def takes_exemplar_pixels(bundle: Bundle) -> bool:
+    """True for a bundle whose decoder fills its mask with the exemplar's own pixels (``content`` "exemplar"):
+    it transfers, but has no dial (a prototype block has no pixels to take)."""
+    return is_masked(bundle) and getattr(bundle.network("decoder").config, "content", "model") == "exemplar"
+
+
+def check_dial(bundle: Bundle) -> None:
+    """Raise the clear error a dial gets from a model that has none (:func:`takes_exemplar_pixels`), or from a
+    bundle that is no ELEGANT model at all."""
+    _check_bundle(bundle)
+    if takes_exemplar_pixels(bundle):
+        raise _no_dial(bundle)
+
+
+def _no_dial(bundle: Bundle) -> FacetError:
+    return FacetError(f"{bundle.path or bundle.name} takes what it adds from an exemplar's own pixels: it has no "
+                      "exemplar-free dial; take the attribute from an example face, or dial it with another model")
+
+
 def _finite(t: torch.Tensor, what: str, bundle: Bundle) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise NumericalError(f"{bundle.path or bundle.name}: the decoder's {what} holds NaN or Inf; the face is left "
@@ -219,6 +238,12 @@ def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None
     decoder = bundle.network("decoder")
     side = code.image.shape[-1]
     mask = None
+    if takes_exemplar_pixels(bundle):
+        if not torch.equal(latent, code.latent):
+            raise _no_dial(bundle)
+        image = to_uint8(code.image)
+        return Rendering(image=image, residual=np.zeros(image.shape, np.float32),
+                         mask=np.zeros(image.shape[:2], np.float32))
     if is_masked(bundle):
         with _fast(bundle):
             m, res = decoder.edit(latent, code.latent, code.skips)
@@ -254,14 +279,22 @@ CONTENTS = ("model", "exemplar")
 
 def transfer_codes(
     bundle: Bundle, source: ElegantCode, exemplar: ElegantCode, attributes: Sequence[str], strength: Strength = 1.0,
-    content: str = "model",
+    content: str | None = None,
 ) -> np.ndarray:
     """:func:`transfer` on already encoded faces (one decoder pass).
+
+    ``content`` (default: the model's own) — a bundle whose decoder takes the exemplar's pixels always does.
 
     ``content="exemplar"`` (masked models only): inside the mask the exemplar's own aligned pixels, not the
     decoder's synthesis — its detail on the source's colours (:func:`exemplar_content`), so a frame or a
     moustache is real texture at the crop's full resolution rather than a 128 px guess."""
     idx = _index(bundle, attributes)
+    if takes_exemplar_pixels(bundle):
+        if content not in (None, "exemplar"):
+            raise FacetError(f"{bundle.path or bundle.name} always takes the exemplar's own pixels (content "
+                             f"{content!r} is for models that synthesise their edit)")
+        return _exemplar_pixels(bundle, source, exemplar, attributes, strength)
+    content = content or "model"
     z = exchanged_latent(bundle, source, [exemplar.block(i) for i in idx], attributes, strength)
     rendering = render(bundle, source, z)
     if content == "model":
@@ -274,6 +307,44 @@ def transfer_codes(
     ex = exemplar_content(src, to_uint8(exemplar.image))
     out = src + rendering.mask[..., None] * (ex - src)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+@torch.inference_mode()
+def _exemplar_pixels(bundle: Bundle, source: ElegantCode, exemplar: ElegantCode, attributes: Sequence[str],
+                     strength: Strength) -> np.ndarray:
+    """A ``content="exemplar"`` model's transfer: the mask (which the exchanged blocks open) and the band weights
+    at the model's resolution, then the exemplar's pixels mixed in at the source crop's own side
+    (:func:`engine.models.elegant_mask.exemplar_edit`). Strength scales the change (the largest requested)."""
+    from engine.models.elegant_mask import exemplar_edit
+
+    idx = _index(bundle, attributes)
+    values = _strengths(attributes, strength)
+    if max(values) == 0:
+        return to_uint8(source.image)
+    z = exchanged_latent(bundle, source, [exemplar.block(i) for i in idx], attributes, 1.0)
+    with _fast(bundle):
+        mask, weights = bundle.network("decoder").edit(z, source.latent, source.skips)
+    mask, weights = _finite(mask.float(), "mask", bundle), _finite(weights.float(), "band weights", bundle)
+    out = exemplar_edit(source.image, exemplar.image.to(source.image.dtype), mask * max(values), weights)
+    return to_uint8(_finite(out, "output", bundle))
+
+
+def transfer_several(bundle: Bundle, source: ElegantCode, takes: Sequence[tuple[ElegantCode, Sequence[str]]],
+                     strength: Strength = 1.0) -> np.ndarray:
+    """Several attributes from several exemplars (each pair: an exemplar and what to take from it) at once: one
+    decoder pass for a model that synthesises its edit; one exemplar after the other (each result encoded
+    again) for one that takes the exemplar's pixels."""
+    names = [n for _, ns in takes for n in ns]
+    if takes_exemplar_pixels(bundle):
+        out = to_uint8(source.image)
+        code = source
+        for k, (exemplar, ns) in enumerate(takes):
+            out = transfer_codes(bundle, code, exemplar, list(ns), strength)
+            if k + 1 < len(takes):
+                code = encode(bundle, out)
+        return out
+    targets = [c.block(bundle.attributes.index(n)) for c, ns in takes for n in ns]
+    return render(bundle, source, exchanged_latent(bundle, source, targets, names, strength)).image
 
 
 def exemplar_content(source: np.ndarray, exemplar: np.ndarray, sigma: float = 0.04) -> np.ndarray:
@@ -323,6 +394,8 @@ def transfer_many(
     w = w / w.sum()
     src = source if isinstance(source, ElegantCode) else encode(bundle, source)
     codes = [e if isinstance(e, ElegantCode) else encode(bundle, e) for e in exemplars]
+    if takes_exemplar_pixels(bundle):  # pixels cannot be averaged without ghosts: the weightiest exemplar's
+        return transfer_codes(bundle, src, codes[int(np.argmax(w))], attributes, strength)
     idx = _index(bundle, attributes)
     targets = [sum(float(wk) * c.block(i) for wk, c in zip(w, codes, strict=True)) for i in idx]
     z = exchanged_latent(bundle, src, targets, attributes, strength)
@@ -340,6 +413,8 @@ def prototypes(bundle: Bundle) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 def dial_codes(bundle: Bundle, source: ElegantCode, settings: Mapping[str, float]) -> np.ndarray:
     """:func:`dial` on an encoded face."""
+    if takes_exemplar_pixels(bundle):
+        raise _no_dial(bundle)
     names = list(settings)
     pos, neg, counts = prototypes(bundle)
     targets = []

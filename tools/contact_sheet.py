@@ -7,7 +7,9 @@ the photo's resolution; the tile is the photo's head region afterwards) and face
 generates (no CelebA image, ever). Under each face, a row of *where it changed*: the absolute change, grey
 levels x4, so that any change outside the attribute's region shows. Columns: the face, then every attribute
 added (+1) and removed (-1) with the prototype dials, then transfers from two exemplars (the gallery's
-generated faces, columns headed by the exemplar's attribute).
+generated faces, columns headed by the exemplar's attribute). A model that takes the exemplar's own pixels has
+no dial: its "added" and "removed" columns are transfers from the gallery's face with and without the attribute
+(``--exemplar-dir``: files named like ``Eyeglasses (yes).png``; attributes without such a pair are left out).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PHOTO = ROOT / "resources" / "samples" / "astronaut_512.jpg"
-EXEMPLARS = [(ROOT / "resources" / "exemplars" / "Eyeglasses (yes).png", ("Eyeglasses",)),
-             (ROOT / "resources" / "exemplars" / "Mustache (yes).png", ("Mustache",))]
+GALLERY = ROOT / "resources" / "exemplars"
+EXEMPLARS = [(GALLERY / "Eyeglasses (yes).png", ("Eyeglasses",)), (GALLERY / "Mustache (yes).png", ("Mustache",))]
 TILE = 128
 
 
@@ -57,6 +59,16 @@ def generated_faces(cgan_path: Path, count: int, seed: int = 5) -> list[np.ndarr
     return out
 
 
+def gallery_file(folder: Path, name: str, present: bool) -> Path | None:
+    """The gallery's face with (``present``) or without attribute ``name``: ``Blond hair (yes).png``."""
+    label = name.replace("_", " ")
+    for cand in (label, label.capitalize()):
+        path = folder / f"{cand} ({'yes' if present else 'no'}).png"
+        if path.exists():
+            return path
+    return None
+
+
 def photo_edits(bundle, photo: np.ndarray, edits: list) -> tuple[np.ndarray, list[np.ndarray]]:
     """(the photo's head region before, after each edit): each edit is a list of ops-makers on a fresh stack."""
     from engine.face.align import warp
@@ -71,7 +83,7 @@ def photo_edits(bundle, photo: np.ndarray, edits: list) -> tuple[np.ndarray, lis
     def head(image: np.ndarray) -> np.ndarray:
         return warp(image, region, (side, side))
 
-    refs = {path: s.add_exemplar(np.asarray(Image.open(path).convert("RGB")), align=False) for path, _ in EXEMPLARS}
+    refs = _Loaded(lambda path: s.add_exemplar(np.asarray(Image.open(path).convert("RGB")), align=False))
     outs = []
     for make in edits:
         s.cursor = 0
@@ -80,6 +92,18 @@ def photo_edits(bundle, photo: np.ndarray, edits: list) -> tuple[np.ndarray, lis
             s.apply(op)
         outs.append(head(s.render_photo()))
     return head(photo), outs
+
+
+class _Loaded(dict):
+    """path → what ``load`` makes of it, made on first use."""
+
+    def __init__(self, load):
+        super().__init__()
+        self.load = load
+
+    def __missing__(self, path):
+        self[path] = value = self.load(path)
+        return value
 
 
 def crop_edits(bundle, face: np.ndarray, edits_plain: list) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -91,8 +115,8 @@ def crop_edits(bundle, face: np.ndarray, edits_plain: list) -> tuple[np.ndarray,
     side = bundle.crop_resolution
     src = convert_crop(face, "face", layout, side)
     code = T.encode(bundle, src)
-    exemplars = {path: T.encode(bundle, convert_crop(np.asarray(Image.open(path).convert("RGB")), "face", layout,
-                                                     side)) for path, _ in EXEMPLARS}
+    exemplars = _Loaded(lambda path: T.encode(bundle, convert_crop(np.asarray(Image.open(path).convert("RGB")), "face",
+                                                                   layout, side)))
     outs = []
     for kind, arg in edits_plain:
         if kind == "dial":
@@ -103,25 +127,34 @@ def crop_edits(bundle, face: np.ndarray, edits_plain: list) -> tuple[np.ndarray,
     return src, outs
 
 
-def contact_sheet(bundle_path: Path, cgan_path: Path, out: Path, generated: int = 3) -> Path:
+def contact_sheet(bundle_path: Path, cgan_path: Path, out: Path, generated: int = 3, gallery: Path = GALLERY) -> Path:
     from engine.bundle import load_bundle
     from engine.images import load_image
     from engine.ops import Dial, TransferFromExemplar
+    from engine.transfer import takes_exemplar_pixels
 
     bundle = load_bundle(bundle_path)
     names = [n for n in bundle.attributes]
-    plain = [("dial", {n: v}) for n in names for v in (1.0, -1.0)]
-    plain += [("transfer", (p, a)) for p, a in EXEMPLARS]
-    ops = [(lambda refs, n=n, v=v: [Dial(0, n, v)]) for n in names for v in (1.0, -1.0)]
-    ops += [(lambda refs, p=p, a=a: [TransferFromExemplar(0, refs[p], a, 1.0)]) for p, a in EXEMPLARS]
-    headers = ["face"] + [f"{n} {'+' if v > 0 else '-'}" for n in names for v in (1, -1)]
-    headers += [f"take {', '.join(a)}" for _, a in EXEMPLARS]
+    if takes_exemplar_pixels(bundle):  # no dial: add and remove by taking the gallery's faces' pixels
+        takes = [(n, v, gallery_file(gallery, n, v > 0)) for n in names for v in (1.0, -1.0)]
+        takes = [(n, v, p) for n, v, p in takes if p is not None]
+        plain = [("transfer", (p, (n,))) for n, _, p in takes]
+        ops = [(lambda refs, p=p, n=n: [TransferFromExemplar(0, refs[p], (n,), 1.0)]) for n, _, p in takes]
+        headers = ["face"] + [f"{n} {'+' if v > 0 else '-'} (take)" for n, v, _ in takes]
+    else:
+        plain = [("dial", {n: v}) for n in names for v in (1.0, -1.0)]
+        ops = [(lambda refs, n=n, v=v: [Dial(0, n, v)]) for n in names for v in (1.0, -1.0)]
+        headers = ["face"] + [f"{n} {'+' if v > 0 else '-'}" for n in names for v in (1, -1)]
+    exemplars = [(gallery / p.name, a) for p, a in EXEMPLARS]
+    plain += [("transfer", (p, a)) for p, a in exemplars]
+    ops += [(lambda refs, p=p, a=a: [TransferFromExemplar(0, refs[p], a, 1.0)]) for p, a in exemplars]
+    headers += [f"take {', '.join(a)}" for _, a in exemplars]
 
     rows = [photo_edits(bundle, load_image(PHOTO), ops)]
     rows += [crop_edits(bundle, face, plain) for face in generated_faces(cgan_path, generated)]
     cols = len(headers)
     top = 18
-    ex_strip = np.concatenate([_tile(np.asarray(Image.open(p).convert("RGB")), 64) for p, _ in EXEMPLARS], axis=1)
+    ex_strip = np.concatenate([_tile(np.asarray(Image.open(p).convert("RGB")), 64) for p, _ in exemplars], axis=1)
     height = top + len(rows) * 2 * TILE + 70
     sheet = Image.new("RGB", (cols * TILE, height), "white")
     draw = ImageDraw.Draw(sheet)
@@ -148,8 +181,10 @@ def main() -> None:
     p.add_argument("--cgan", type=Path, default=ROOT / "resources" / "models" / "cgan64")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--generated", type=int, default=3, help="generated faces (rows after the astronaut)")
+    p.add_argument("--exemplar-dir", type=Path, default=GALLERY,
+                   help="exemplar faces ('Eyeglasses (yes).png', ...); only the bundled gallery may go in docs/")
     args = p.parse_args()
-    print(contact_sheet(args.bundle, args.cgan, args.output, args.generated))
+    print(contact_sheet(args.bundle, args.cgan, args.output, args.generated, args.exemplar_dir))
 
 
 if __name__ == "__main__":

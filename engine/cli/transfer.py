@@ -179,9 +179,9 @@ def _transfer(args: argparse.Namespace) -> int:
     images = [load_image(path) for path, _ in pairs]
     codes = None if args.photo else [T.encode(bundle, image) for image in images]
 
-    def edit(code) -> object:  # every exchanged block at once, one decoder pass
-        targets = [c.block(bundle.attributes.index(n)) for c, (_, ns) in zip(codes, pairs, strict=True) for n in ns]
-        return T.render(bundle, code, T.exchanged_latent(bundle, code, targets, names, args.strength)).image
+    def edit(code) -> object:  # every exchanged block at once
+        return T.transfer_several(bundle, code, [(c, ns) for c, (_, ns) in zip(codes, pairs, strict=True)],
+                                  args.strength)
 
     def ops(session, faces: list[int]) -> list:
         from engine.ops import TransferFromExemplar
@@ -199,7 +199,8 @@ def _dial(args: argparse.Namespace) -> int:
 
     args.bundle_obj = bundle = _load(args)
     settings = parse_settings(args.settings)
-    T.prototypes(bundle)  # a bundle without prototypes fails before any image is read
+    T.check_dial(bundle)  # a bundle without a dial or prototypes fails before any image is read
+    T.prototypes(bundle)
 
     def ops(session, faces: list[int]) -> list:
         from engine.ops import Dial

@@ -24,12 +24,55 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.models.registry import register_network
 
 #: Mask values below this are exactly 0 (0.5 / 127.5: a change under half a grey level even at full strength).
 MASK_FLOOR = 0.02
+
+
+#: What fills a decoder's mask (``MaskDecoder.Config.content``).
+CONTENTS = ("model", "exemplar")
+#: The prior logit where no attribute changes: sigmoid(-12) is far below any floor, so the mask is exactly 0.
+CLOSED = -12.0
+#: The Gaussian that splits a face into low frequencies (colour, light) and detail, as a fraction of its side.
+BAND_SIGMA = 0.04
+
+
+def gaussian_lowpass(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` (B, C, H, W) blurred by a separable Gaussian of ``sigma`` pixels (reflected borders)."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    g = torch.exp(-0.5 * (t / max(sigma, 1e-3)) ** 2)
+    g = (g / g.sum()).to(x.dtype)
+    c = x.shape[1]
+    h = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(h, (0, 0, radius, radius), mode="reflect"), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def exemplar_edit(x: torch.Tensor, exemplar: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor,
+                  sigma: float = BAND_SIGMA) -> torch.Tensor:
+    """``x`` with, inside ``mask``, the exemplar's bands mixed in: ``x + m·(α·Δlow + β·Δdetail)``.
+
+    Δlow / Δdetail are the exemplar's low frequencies / detail minus the face's (Gaussian of ``sigma`` × side):
+    α = 1 takes its colour under the face's own texture (hair colour), β = 1 its texture in the face's light
+    (a frame, a moustache, real pixels at the crop's full resolution). ``mask`` and ``weights`` (B, 1|2, r, r)
+    are resized to ``x``'s side (bilinear; the mask's zeros stay zeros, so outside it ``x`` is returned as is);
+    ``exemplar`` is resized too.
+    """
+    side = x.shape[-1]
+    if exemplar.shape[-1] != side:
+        exemplar = F.interpolate(exemplar, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    if mask.shape[-1] != side:
+        mask = F.interpolate(mask, size=(side, side), mode="bilinear", align_corners=False).clamp(0, 1)
+        weights = F.interpolate(weights, size=(side, side), mode="bilinear", align_corners=False)
+    s = sigma * side
+    low_x, low_e = gaussian_lowpass(x, s), gaussian_lowpass(exemplar, s)
+    change = weights[:, :1] * (low_e - low_x) + weights[:, 1:2] * ((exemplar - low_e) - (x - low_x))
+    return x + mask * change
 
 
 def _check(x: torch.Tensor, shape: tuple[int, ...], who: str, what: str) -> None:
@@ -140,6 +183,14 @@ class MaskDecoder(nn.Module):
         # mask values below this are exactly 0; above the default, a faint mask spread over the face (the closed
         # mask's sigmoid(-3) ≈ 0.05 is such a mask) cannot tint the cheeks: 0.05 · a full residual is 6 grey levels
         mask_floor: float = MASK_FLOOR
+        # what fills the mask: "model" — the decoder's residual (x + m·r); "exemplar" — the exemplar's own pixels,
+        # mixed per pixel by two predicted weights: its low frequencies (colour: hair) and its detail (texture:
+        # frames, moustache), each on top of the other band of the face (:func:`exemplar_edit`)
+        content: str = "model"
+        # with content "exemplar": a fixed logit map per attribute (buffer ``prior``, filled by the recipe from the
+        # attribute regions) added to the mask's, the largest over the attributes being changed; with none
+        # changed the mask is closed outright. The mask starts as the region and learns what to take inside it.
+        region_prior: bool = False
 
     def __init__(self, config: Config):
         super().__init__()
@@ -152,11 +203,17 @@ class MaskDecoder(nn.Module):
         for k in reversed(range(levels)):
             self.ups.append(_Up(cin, widths[k], widths[k]))
             cin = widths[k]
+        if c.content not in CONTENTS:
+            raise ValueError(f"content must be one of {', '.join(CONTENTS)}, not {c.content!r}")
         self.head = nn.Conv2d(cin, 4, 3, 1, 1)
         nn.init.normal_(self.head.weight, std=1e-3)
         with torch.no_grad():
             self.head.bias.zero_()
             self.head.bias[0] = c.mask_bias
+            if c.content == "exemplar":  # start by taking the exemplar's detail, not its colour
+                self.head.bias[1], self.head.bias[2] = -2.0, 2.0
+        if c.region_prior:
+            self.register_buffer("prior", torch.zeros(c.n_attrs, 1, c.resolution, c.resolution))
 
     def edit(self, z_new: torch.Tensor, z_own: torch.Tensor,
              skips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,14 +230,36 @@ class MaskDecoder(nn.Module):
         for up, skip in zip(self.ups, reversed(skips), strict=True):
             h = up(h, skip)
         out = self.head(h).float()
-        mask = hard_mask(torch.sigmoid(out[:, :1]), c.mask_floor)
+        logit = out[:, :1]
+        if c.region_prior:
+            logit = logit + self._prior(z_new, z_own)
+        mask = hard_mask(torch.sigmoid(logit), c.mask_floor)
+        if c.content == "exemplar":  # (colour weight, detail weight) in [0, 1]
+            return mask, torch.sigmoid(out[:, 1:3])
         residual = 2.0 * torch.tanh(out[:, 1:] * 0.5)  # within [-2, 2]: any colour from any colour
         _check(residual, (z_new.shape[0], 3, c.resolution, c.resolution), "MaskDecoder", "its residual")
         return mask, residual
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        # a decoder saved without a region prior (content "model") warm-starts one that has it: keep ours
+        key = prefix + "prior"
+        if self.config.region_prior and key not in state_dict:
+            state_dict = {**state_dict, key: self.prior}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _prior(self, z_new: torch.Tensor, z_own: torch.Tensor) -> torch.Tensor:
+        """(B, 1, R, R): the largest prior logit over the attributes whose block changes; CLOSED where none does."""
+        c = self.config
+        delta = (z_new - z_own).float().unflatten(1, (c.n_attrs, c.block_channels)).abs().amax(dim=(2, 3, 4))
+        changed = (delta > 1e-6)[:, :, None, None, None]  # (B, n, 1, 1, 1)
+        prior = self.prior.float()[None]  # (1, n, 1, R, R)
+        return torch.where(changed, prior, torch.full_like(prior, CLOSED)).amax(dim=1)
+
     def forward(self, x: torch.Tensor, z_new: torch.Tensor, z_own: torch.Tensor,
                 skips: list[torch.Tensor]) -> torch.Tensor:
-        """The edited image ``x + m · r`` (not clamped)."""
+        """The edited image ``x + m · r`` (not clamped); models with exemplar content need :func:`exemplar_edit`."""
+        if self.config.content != "model":
+            raise ValueError("this decoder takes the exemplar's pixels: use exemplar_edit(x, exemplar, *edit(...))")
         mask, residual = self.edit(z_new, z_own, skips)
         return x + mask * residual
 

@@ -149,3 +149,61 @@ def test_each_attribute_gets_a_minimum_mask_area_from_its_own_region():
     assert floors[0] == pytest.approx(0.25 * eyes)  # a quarter of the eye band
     assert floors[1] == pytest.approx(0.15) and floors[2] == pytest.approx(0.15)  # hair and global: the cap
     assert torch.equal(min_areas(penalty, 0.01, 0.0), torch.full((3,), 0.01))  # off: the crop-wide floor
+
+
+@pytest.fixture(scope="module")
+def pixel_bundle(tmp_path_factory, synthetic_dataset) -> Path:
+    root = tmp_path_factory.mktemp("tiny_pixels")
+    return train_tiny("elegant-mask", {**TINY_MASK, "content": "exemplar", "min_region_area": 0.25}, synthetic_dataset,
+                      root / "run", steps=150)
+
+
+def test_a_model_that_takes_the_exemplars_pixels_changes_only_inside_its_mask(pixel_bundle, synthetic_dataset):
+    from engine.models.elegant_mask import exemplar_edit
+
+    bundle = load_bundle(pixel_bundle)
+    assert T.takes_exemplar_pixels(bundle) and bundle.manifest["content"] == "exemplar"
+    faces = [synthetic_dataset.item_uint8(i)[0] for i in range(12)]
+    big = [np.asarray(np.kron(f, np.ones((3, 3, 1))), np.uint8) for f in faces]  # 96 px "photos"
+    changed = 0.0
+    for src, ex in zip(big[:6], big[6:], strict=True):
+        code, ex_code = T.encode(bundle, src), T.encode(bundle, ex)
+        out = T.transfer_codes(bundle, code, ex_code, ["Eyeglasses"])
+        z = T.exchanged_latent(bundle, code, [ex_code.block(1)], ["Eyeglasses"], 1.0)
+        with T._fast(bundle), torch.inference_mode():  # as the transfer runs it
+            mask, _ = bundle.network("decoder").edit(z, code.latent, code.skips)
+        big_mask = torch.nn.functional.interpolate(mask.float(), size=(96, 96), mode="bilinear")[0, 0].numpy()
+        assert out.shape == src.shape
+        assert np.array_equal(out[big_mask == 0], src[big_mask == 0])  # outside: the photo's own bytes
+        changed += (np.abs(out.astype(int) - src).max(-1) > 2).mean()
+        # with the mask fully open and only the detail band taken, the face becomes the exemplar's detail on its
+        # own low frequencies: where both are flat (no detail), nothing changes
+        flat = torch.zeros(1, 3, 8, 8)
+        same = exemplar_edit(flat, flat + 0.5, torch.ones(1, 1, 8, 8), torch.tensor([0.0, 1.0]).view(1, 2, 1, 1))
+        assert torch.allclose(same, flat, atol=1e-6)
+    assert changed / 6 > 0.005  # the transfer does change something
+    # the own latent opens no mask at all: a strength-0 or self transfer is the identity
+    assert np.array_equal(T.transfer_codes(bundle, code, code, ["Eyeglasses"]), T.to_uint8(code.image))
+    assert np.array_equal(T.transfer_codes(bundle, code, ex_code, ["Eyeglasses"], 0.0), T.to_uint8(code.image))
+
+
+def test_a_model_that_takes_the_exemplars_pixels_has_no_dial_and_takes_no_slider(pixel_bundle, synthetic_dataset):
+    from engine.errors import FacetError
+    from engine.session_models import SessionModels
+
+    bundle = load_bundle(pixel_bundle)
+    code = T.encode(bundle, synthetic_dataset.item_uint8(0)[0])
+    with pytest.raises(FacetError, match="no exemplar-free dial"):
+        T.dial_codes(bundle, code, {"Eyeglasses": 1.0})
+    assert SessionModels(elegant=bundle).slider_routes() == {}
+
+
+def test_a_colour_weight_takes_the_exemplars_colour_under_the_faces_own_detail():
+    from engine.models.elegant_mask import exemplar_edit, gaussian_lowpass
+
+    g = torch.Generator().manual_seed(0)
+    face = torch.rand(1, 3, 64, 64, generator=g) * 0.2 - 0.5  # dark, textured
+    exemplar = torch.rand(1, 3, 64, 64, generator=g) * 0.2 + 0.4  # light, other texture
+    colour = exemplar_edit(face, exemplar, torch.ones(1, 1, 64, 64), torch.tensor([1.0, 0.0]).view(1, 2, 1, 1))
+    assert torch.allclose(gaussian_lowpass(colour, 2.56), gaussian_lowpass(exemplar, 2.56), atol=0.05)
+    assert torch.allclose(colour - gaussian_lowpass(colour, 2.56), face - gaussian_lowpass(face, 2.56), atol=0.05)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from engine.bundle import load_bundle, make_manifest, save_bundle
 from engine.errors import FacetError, NumericalError
 from engine.models.elegant import exchange
-from engine.models.elegant_mask import MaskDecoder, MaskEncoder, ProjectionDiscriminator
+from engine.models.elegant_mask import MaskDecoder, MaskEncoder, ProjectionDiscriminator, exemplar_edit
 from engine.train.augment import diff_augment, parse_policy
 from engine.train.recipe import Recipe, image_grid, unwrap
 from engine.train.recipes.elegant import ElegantRecipe, SampleMemory, attribute_cycle
@@ -92,6 +92,16 @@ def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.
     return torch.from_numpy(np.stack(maps))[:, None]
 
 
+def prior_logits(penalty: torch.Tensor, inside: float, outside: float) -> torch.Tensor:
+    """(n_attrs, 1, R, R) mask logits from the region penalty maps (1 outside the region): ``inside`` in the
+    region, ``outside`` beyond it; 0 everywhere for an attribute without a region (Male, Young: global)."""
+    region = 1.0 - penalty
+    maps = outside + (inside - outside) * region
+    is_global = penalty.flatten(1).amax(1) <= 0
+    maps[is_global] = 0.0
+    return maps
+
+
 def min_areas(penalty: torch.Tensor, floor: float, region_fraction: float, cap: float = 0.15) -> torch.Tensor:
     """(n_attrs,): each attribute's smallest allowed mean mask area: ``floor``, or ``region_fraction`` of its
     region (1 − the penalty map's mean) when that is larger, at most ``cap`` unless ``floor`` is larger."""
@@ -127,6 +137,11 @@ class MaskElegantRecipe(Recipe):
         # from the start (-3: nearly closed, where a diffuse faint mask that changes nothing is a trap on real faces)
         mask_init: float = -3.0
         mask_floor: float = 0.02  # the decoder's hard zero (engine.models.elegant_mask.MaskDecoder.Config)
+        # what fills the mask: "model" (the decoder's residual) or "exemplar" (the exemplar's own pixels, colour and
+        # detail bands mixed by predicted weights; the mask then starts as the attribute's region, see prior_*)
+        content: str = "model"
+        prior_inside: float = 3.0  # with content "exemplar": the mask logit added inside the attribute's region
+        prior_outside: float = -4.0  # ... and outside it (global attributes: 0 everywhere)
         # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
         # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
         # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
@@ -175,7 +190,8 @@ class MaskElegantRecipe(Recipe):
         try:
             self.nets = {
                 "encoder": MaskEncoder(MaskEncoder.Config(**shared)),
-                "decoder": MaskDecoder(MaskDecoder.Config(**shared, mask_bias=c.mask_init, mask_floor=c.mask_floor)),
+                "decoder": MaskDecoder(MaskDecoder.Config(**shared, mask_bias=c.mask_init, mask_floor=c.mask_floor,
+                                                          content=c.content, region_prior=c.content == "exemplar")),
                 "disc": ProjectionDiscriminator(ProjectionDiscriminator.Config(c.resolution, n, c.disc_channels,
                                                                                c.max_channels)),
                 "memory": SampleMemory(max(c.prototype_images, 1), c.resolution, n),
@@ -186,6 +202,9 @@ class MaskElegantRecipe(Recipe):
             raise FacetError(f"elegant-mask: {exc}") from None
         self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
         self.min_areas = min_areas(self.penalty, c.min_area, c.min_region_area)
+        if c.content == "exemplar":
+            with torch.no_grad():
+                self.nets["decoder"].prior.copy_(prior_logits(self.penalty, c.prior_inside, c.prior_outside))
         self.teacher = self._load_teacher(c.teacher) if c.teacher else None
         self.guard = MaskGuard(after=c.guard_after)
         #: CPU seconds spent training, over every resume (the model card reports CPU-hours)
@@ -245,7 +264,11 @@ class MaskElegantRecipe(Recipe):
             own = torch.cat([za, zb, z[sel]])
             mask, res = self.nets["decoder"].edit(new, own, [torch.cat([s, s[sel]]) for s in skips])
         inputs = torch.cat([x, x[sel]]).float()
-        out = inputs + mask * res
+        if self.config.content == "exemplar":  # C takes B's pixels, D A's; a reconstruction its own (no change)
+            exemplars = torch.cat([b, a, x[sel]]).float()
+            out = exemplar_edit(inputs, exemplars, mask, res.float())
+        else:
+            out = inputs + mask * res
         return out[: 2 * k], mask[: 2 * k], out[2 * k :], mask[2 * k :], x[sel].float()
 
     def _disc(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -356,6 +379,12 @@ class MaskElegantRecipe(Recipe):
         """As :meth:`Recipe.warm_start`, plus the discriminator from the bundle's ``training/`` folder (exports
         keep it there, so a new machine trains on from the shipped bundle without a cold discriminator)."""
         roles = super().warm_start(bundle)
+        dec = bundle.network("decoder") if bundle.has("decoder") else None
+        if self.config.content == "exemplar" and dec is not None and dec.config.content != "exemplar":
+            with torch.no_grad():  # its residual's channels mean nothing as band weights: start those afresh
+                head = unwrap(self.nets["decoder"]).head
+                head.weight[1:].normal_(std=1e-3)
+                head.bias[1], head.bias[2], head.bias[3] = -2.0, 2.0, 0.0
         folder = Path(bundle.path) / TRAINING_FOLDER if bundle.path is not None else None
         if folder is not None and folder.is_dir():
             disc = load_bundle(folder).network("disc")
@@ -407,6 +436,7 @@ class MaskElegantRecipe(Recipe):
         if self.config.region_prior in ("head", "face"):
             fields["layout"] = self.config.region_prior
         fields["edit"] = "masked"
+        fields["content"] = self.config.content
         manifest = make_manifest(FAMILY, self.resolution, self.attributes, networks, **fields)
         saved = save_bundle(path, networks, manifest, tensors)
         disc = {"disc": unwrap(self.nets["disc"]).to(memory_format=torch.contiguous_format)}
