@@ -174,3 +174,50 @@ def test_a_project_whose_cgan_is_smaller_than_its_crops_reopens(models, astronau
     s.faces[0].reconstruction = np.zeros((32, 32, 3), np.uint8)
     opened = EditSession.from_dict(s.to_dict(), cgan, mask64)
     assert opened.reconstruction(0).shape == (64, 64, 3)
+
+
+def make_pixel_bundle(path: Path, resolution: int = 32) -> Path:
+    """A random masked ELEGANT bundle that takes the exemplar's pixels; its masks may open only in the middle."""
+    from engine.models.elegant_mask import MaskDecoder, MaskEncoder
+    from engine.transfer import compute_prototypes
+
+    torch.manual_seed(1)
+    shared = dict(resolution=resolution, n_attrs=len(ATTRS), block_channels=4, base_channels=8, max_channels=16,
+                  latent_size=4)
+    enc = MaskEncoder(MaskEncoder.Config(**shared))
+    dec = MaskDecoder(MaskDecoder.Config(**shared, mask_bias=0.0, content="exemplar", region_prior=True))
+    with torch.no_grad():
+        dec.prior.fill_(-20.0)
+        q = resolution // 4
+        dec.prior[:, :, q:-q, q:-q] = 3.0
+    nets = {"encoder": enc.eval(), "decoder": dec.eval()}
+    images = torch.rand(16, 3, resolution, resolution) * 2 - 1
+    labels = torch.tensor([[1.0 if (i >> k) & 1 else -1.0 for k in range(len(ATTRS))] for i in range(16)])
+    manifest = make_manifest("elegant", resolution, ATTRS, nets, name="tiny-pixels", layout="head", edit="masked",
+                             content="exemplar")
+    return save_bundle(path, nets, manifest, tensors=compute_prototypes(enc, images, labels))
+
+
+def test_a_model_that_takes_exemplar_pixels_edits_the_photo_only_where_its_mask_reaches(models, astronaut, tmp_path):
+    from engine.errors import FacetError
+    from engine.ops import TransferFromExemplar
+
+    pixels = load_bundle(make_pixel_bundle(tmp_path / "pixels"))
+    s = EditSession(astronaut, cgan=models[0], elegant=pixels)
+    assert all(model == "cgan" for model in s.models.slider_routes().values())  # it has no dial: no slider
+    with pytest.raises(FacetError, match="no exemplar-free dial"):
+        s.apply(Dial(0, "Smiling", 1.0))
+    assert not s.ops  # refused before it was stacked
+    rng = np.random.default_rng(0)
+    exemplar = rng.integers(0, 256, (48, 48, 3)).astype(np.uint8)
+    ref = s.add_exemplar(exemplar, align=False)
+    view = s.view_slot(0).crop
+    s.apply(TransferFromExemplar(0, ref, ("Smiling",), 1.0))
+    change = np.abs(s.render_face(0).astype(np.float32) - view.astype(np.float32)).sum(axis=2)
+    side = change.shape[0]
+    assert change[side // 3 : -side // 3, side // 3 : -side // 3].mean() > 1  # the exemplar's pixels came in
+    assert change[: side // 8].max() == 0 and change[:, : side // 8].max() == 0  # the mask's closed border: nothing
+    photo = s.render_photo()
+    changed = np.any(photo != astronaut, axis=2)
+    reach = warp_float(change, invert_affine(s.view_slot(0).transform), astronaut.shape[1::-1])
+    assert changed.any() and not (changed & (reach == 0)).any()
