@@ -207,3 +207,12 @@ def test_a_colour_weight_takes_the_exemplars_colour_under_the_faces_own_detail()
     colour = exemplar_edit(face, exemplar, torch.ones(1, 1, 64, 64), torch.tensor([1.0, 0.0]).view(1, 2, 1, 1))
     assert torch.allclose(gaussian_lowpass(colour, 2.56), gaussian_lowpass(exemplar, 2.56), atol=0.05)
     assert torch.allclose(colour - gaussian_lowpass(colour, 2.56), face - gaussian_lowpass(face, 2.56), atol=0.05)
+
+
+def test_the_teachers_augmentation_is_checked_and_leaves_faces_where_they_are(synthetic_dataset):
+    from engine.errors import FacetError
+
+    recipe = create_recipe("elegant-mask", TINY_MASK, synthetic_dataset.attributes, seed=0)
+    assert "translation" not in recipe.teacher_policy  # the teacher judges shifted faces at chance
+    with pytest.raises(FacetError, match="teacher_augment"):
+        create_recipe("elegant-mask", {**TINY_MASK, "teacher_augment": "rotate"}, synthetic_dataset.attributes, seed=0)
