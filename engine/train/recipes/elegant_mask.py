@@ -92,14 +92,28 @@ def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.
     return torch.from_numpy(np.stack(maps))[:, None]
 
 
-def prior_logits(penalty: torch.Tensor, inside: float, outside: float) -> torch.Tensor:
+def prior_logits(penalty: torch.Tensor, inside: float, outside: float, keep: torch.Tensor | None = None,
+                 keep_logit: float = -8.0) -> torch.Tensor:
     """(n_attrs, 1, R, R) mask logits from the region penalty maps (1 outside the region): ``inside`` in the
-    region, ``outside`` beyond it; 0 everywhere for an attribute without a region (Male, Young: global)."""
+    region, ``outside`` beyond it; 0 everywhere for an attribute without a region (Male, Young: global). ``keep``
+    (same shape, in [0, 1]) adds ``keep_logit`` where the face should stay as it is (its eyes for Eyeglasses)."""
     region = 1.0 - penalty
     maps = outside + (inside - outside) * region
     is_global = penalty.flatten(1).amax(1) <= 0
     maps[is_global] = 0.0
+    if keep is not None:
+        maps = maps + keep_logit * keep
     return maps
+
+
+def keep_maps(attributes: list[str], resolution: int, prior: str) -> torch.Tensor:
+    """(n_attrs, 1, R, R): :func:`engine.face.regions.keep_map` of each attribute (0 without one or off the head
+    and face layouts)."""
+    from engine.face.regions import keep_map
+
+    maps = [keep_map(n, resolution, prior) if prior in ("head", "face") else None for n in attributes]
+    zero = np.zeros((resolution, resolution), np.float32)
+    return torch.from_numpy(np.stack([zero if m is None else m for m in maps]))[:, None]
 
 
 def min_areas(penalty: torch.Tensor, floor: float, region_fraction: float, cap: float = 0.15) -> torch.Tensor:
@@ -142,6 +156,9 @@ class MaskElegantRecipe(Recipe):
         content: str = "model"
         prior_inside: float = 3.0  # with content "exemplar": the mask logit added inside the attribute's region
         prior_outside: float = -4.0  # ... and outside it (global attributes: 0 everywhere)
+        # ... and where the face should stay itself though the region covers it (the eyes behind glasses, the lips
+        # under a moustache: engine.face.regions.KEEP_SHAPES); 0 turns it off
+        prior_keep: float = -8.0
         # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
         # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
         # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
@@ -206,9 +223,7 @@ class MaskElegantRecipe(Recipe):
             raise FacetError(f"elegant-mask: {exc}") from None
         self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
         self.min_areas = min_areas(self.penalty, c.min_area, c.min_region_area)
-        if c.content == "exemplar":
-            with torch.no_grad():
-                self.nets["decoder"].prior.copy_(prior_logits(self.penalty, c.prior_inside, c.prior_outside))
+        self._set_prior()
         self.teacher = self._load_teacher(c.teacher) if c.teacher else None
         try:
             self.teacher_policy = parse_policy(c.teacher_augment)
@@ -236,6 +251,17 @@ class MaskElegantRecipe(Recipe):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._opts
+
+    def _set_prior(self) -> None:
+        """The decoder's region prior from this run's settings (again after a resume or a warm start, whose saved
+        prior may predate a change of the settings or of the regions)."""
+        c = self.config
+        if c.content != "exemplar":
+            return
+        keep = keep_maps(self.attributes, c.resolution, c.region_prior) if c.prior_keep else None
+        dec = unwrap(self.nets["decoder"])
+        with torch.no_grad():
+            dec.prior.copy_(prior_logits(self.penalty.cpu(), c.prior_inside, c.prior_outside, keep, c.prior_keep))
 
     def to(self, device: torch.device, precision: str) -> MaskElegantRecipe:
         super().to(device, precision)
@@ -381,6 +407,7 @@ class MaskElegantRecipe(Recipe):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.guard.area = state.get("guard_area")
+        self._set_prior()
         self._cpu_before, self._cpu_start = float(state.get("cpu_seconds", 0.0)), time.process_time()
 
     def warm_start(self, bundle: Any) -> list[str]:
@@ -393,6 +420,7 @@ class MaskElegantRecipe(Recipe):
                 head = unwrap(self.nets["decoder"]).head
                 head.weight[1:].normal_(std=1e-3)
                 head.bias[1], head.bias[2], head.bias[3] = -2.0, 2.0, 0.0
+        self._set_prior()
         folder = Path(bundle.path) / TRAINING_FOLDER if bundle.path is not None else None
         if folder is not None and folder.is_dir():
             disc = load_bundle(folder).network("disc")
