@@ -76,8 +76,9 @@ class MaskGuard:
         return None
 
 
-def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.Tensor:
-    """(n_attrs, 1, R, R): 1 where attribute i's mask is penalised (outside its grown region), else 0."""
+def region_penalty(attributes: list[str], resolution: int, prior: str, grow: float = 6.0) -> torch.Tensor:
+    """(n_attrs, 1, R, R): 1 where attribute i's mask is penalised (outside its region grown by ``grow`` canvas
+    px), else 0."""
     from engine.face.regions import attribute_region, synthetic_region
 
     maps = []
@@ -87,7 +88,7 @@ def region_penalty(attributes: list[str], resolution: int, prior: str) -> torch.
         elif prior == "synthetic":
             region = synthetic_region(name, resolution)
         else:
-            region = attribute_region(name, resolution, prior, grow=6.0)
+            region = attribute_region(name, resolution, prior, grow=grow)
         maps.append(np.zeros((resolution, resolution), np.float32) if region is None else 1.0 - region)
     return torch.from_numpy(np.stack(maps))[:, None]
 
@@ -158,7 +159,9 @@ class MaskElegantRecipe(Recipe):
         prior_outside: float = -4.0  # ... and outside it (global attributes: 0 everywhere)
         # ... and where the face should stay itself though the region covers it (the eyes behind glasses, the lips
         # under a moustache: engine.face.regions.KEEP_SHAPES); 0 turns it off
-        prior_keep: float = -8.0
+        # (-4: the learned logit can still open it where it must, e.g. to take off sunglasses: with -8 their dark
+        # lenses stayed behind as two floating patches)
+        prior_keep: float = -4.0
         # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
         # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
         # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
@@ -259,9 +262,12 @@ class MaskElegantRecipe(Recipe):
         if c.content != "exemplar":
             return
         keep = keep_maps(self.attributes, c.resolution, c.region_prior) if c.prior_keep else None
+        # the region itself, not the penalty's grown one: grown, the forehead reached the eyes and a Bangs
+        # transfer brought the exemplar's sunglasses along
+        exact = region_penalty(self.attributes, c.resolution, c.region_prior, grow=0.0)
         dec = unwrap(self.nets["decoder"])
         with torch.no_grad():
-            dec.prior.copy_(prior_logits(self.penalty.cpu(), c.prior_inside, c.prior_outside, keep, c.prior_keep))
+            dec.prior.copy_(prior_logits(exact, c.prior_inside, c.prior_outside, keep, c.prior_keep))
 
     def to(self, device: torch.device, precision: str) -> MaskElegantRecipe:
         super().to(device, precision)
