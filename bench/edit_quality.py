@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import markdown_table, run_and_write  # noqa: E402
+from engine.edit_eval import MODES  # noqa: E402
 
 CELEBA = ROOT.parent / "shared" / "datasets" / "celeba"
 EVAL_PACK = ROOT / "packs" / "celeba128_head_eval.safetensors"
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> str:
                 continue  # only a masked model says where to take the exemplar's pixels (one that always does: "transfer")
             if mode == "dial" and takes_exemplar_pixels(bundle):
                 continue  # it has no dial
+            if mode == "transfer-recolour" and not takes_exemplar_pixels(bundle):
+                continue  # a model that synthesises its edit has no hair mode
             t = time.perf_counter()
             reports = evaluate(bundle, judge, faces, labels, attributes, sources, pool, mode=mode,
                                strength=args.strength, per_direction=args.per_direction, features=features,
@@ -142,8 +145,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=[str(NAMES / "elegant64")])
     p.add_argument("--classifier", default=str(NAMES / "classifier64"))
-    p.add_argument("--modes", nargs="+", default=["transfer", "dial"], choices=["transfer", "dial", "transfer-exemplar"],
-                   help="transfer-exemplar: masked models taking the exemplar's own pixels inside the mask")
+    p.add_argument("--modes", nargs="+", default=["transfer", "dial"], choices=list(MODES),
+                   help="transfer-exemplar: masked models taking the exemplar's own pixels inside the mask; "
+                        "transfer-recolour: models that take the exemplar's pixels, hair colours recoloured")
     p.add_argument("--n", type=int, default=200, help="held-out source faces")
     p.add_argument("--per-direction", type=int, default=100, help="at most this many adds and removes per attribute")
     p.add_argument("--strength", type=float, default=1.0)

@@ -33,8 +33,9 @@ from engine.edit_quality import (
 )
 from engine.face.layout import convert_crop, get_layout
 
-#: transfer-exemplar: a transfer that takes the exemplar's own pixels inside the mask (masked models)
-MODES = ("transfer", "dial", "transfer-exemplar")
+#: transfer-exemplar: a transfer that takes the exemplar's own pixels inside the mask (masked models);
+#: transfer-recolour: a model that takes the exemplar's pixels, recolouring the source's hair for hair colours
+MODES = ("transfer", "dial", "transfer-exemplar", "transfer-recolour")
 
 
 @dataclass
@@ -81,8 +82,9 @@ class _Edits:
     def edit(self, mode: str, name: str, source: int, target: int | None, value: float) -> np.ndarray:
         if mode.startswith("transfer"):
             content = "exemplar" if mode == "transfer-exemplar" else None  # None: the model's own
+            hair = "recolour" if mode == "transfer-recolour" else "pixels"
             return self.T.transfer_codes(self.bundle, self.code(source), self.code(target), [name], abs(value),
-                                         content=content)
+                                         content=content, hair_colour=hair)
         return self.T.dial_codes(self.bundle, self.code(source), {name: value})
 
 

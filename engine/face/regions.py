@@ -47,6 +47,8 @@ SHAPES = {
     "mouth": Shape(89.5, 160.0, 38.0, 30.0),  # nose tip to chin: lips, moustache, smile lines
     "forehead": Shape(89.5, 70.0, 48.0, 34.0),  # hairline to brows
     "hair": Shape(89.5, 130.0, 38.0, 56.0, inverted=True),  # all but the inner face (brows to chin)
+    "crown": Shape(89.5, 44.0, 22.0, 8.0),  # above the hairline, below the top of the head: hair in most crops
+    "cheeks": Shape(89.5, 135.0, 30.0, 10.0),  # below the eyes, beside the nose: skin in almost every crop
 }
 
 #: Attribute → region name; attributes missing here (Male, Young, ...) are global.

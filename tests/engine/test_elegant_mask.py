@@ -11,7 +11,7 @@ import torch
 
 from engine import transfer as T
 from engine.bundle import load_bundle
-from engine.errors import NumericalError
+from engine.errors import FacetError, NumericalError
 from engine.face.regions import synthetic_region
 from engine.models.elegant_mask import MASK_FLOOR, MaskDecoder, MaskEncoder, hard_mask
 from engine.train.recipes import create_recipe
@@ -185,6 +185,30 @@ def test_a_model_that_takes_the_exemplars_pixels_changes_only_inside_its_mask(pi
     # the own latent opens no mask at all: a strength-0 or self transfer is the identity
     assert np.array_equal(T.transfer_codes(bundle, code, code, ["Eyeglasses"]), T.to_uint8(code.image))
     assert np.array_equal(T.transfer_codes(bundle, code, ex_code, ["Eyeglasses"], 0.0), T.to_uint8(code.image))
+
+
+def test_a_pixel_model_can_recolour_the_sources_own_hair_inside_its_mask(pixel_bundle, synthetic_dataset):
+    from engine.face.hair import hair_colour_edit
+    from engine.face.layout import get_layout
+
+    bundle = load_bundle(pixel_bundle)
+    src, ex = synthetic_dataset.item_uint8(0)[0], synthetic_dataset.item_uint8(7)[0]
+    code, ex_code = T.encode(bundle, src), T.encode(bundle, ex)
+    assert np.array_equal(T.transfer_codes(bundle, code, ex_code, ["Blond_Hair"]),  # the default: pixels
+                          T.transfer_codes(bundle, code, ex_code, ["Blond_Hair"], hair_colour="pixels"))
+    out = T.transfer_codes(bundle, code, ex_code, ["Blond_Hair"], hair_colour="recolour")
+    z = T.exchanged_latent(bundle, code, [ex_code.block(2)], ["Blond_Hair"], 1.0)
+    with T._fast(bundle), torch.inference_mode():
+        mask, _ = bundle.network("decoder").edit(z, code.latent, code.skips)
+    expected = hair_colour_edit(code.image, ex_code.image, mask.float(), get_layout(bundle.manifest.get("layout")))
+    assert np.array_equal(out, T.to_uint8(expected))  # recoloured, not the exemplar's pixels
+    # with another attribute at once: that one's pixels first, then the hair colour with its own mask
+    both = T.transfer_codes(bundle, code, ex_code, ["Eyeglasses", "Blond_Hair"], hair_colour="recolour")
+    glasses = T.transfer_codes(bundle, code, ex_code, ["Eyeglasses"])
+    assert both.shape == src.shape and not np.array_equal(both, out)
+    assert np.abs(both.astype(int) - glasses).max() <= np.abs(out.astype(int) - src).max() + 1
+    with pytest.raises(FacetError, match="hair_colour"):
+        T.transfer_codes(bundle, code, ex_code, ["Blond_Hair"], hair_colour="paint")
 
 
 def test_a_model_that_takes_the_exemplars_pixels_has_no_dial_and_takes_no_slider(pixel_bundle, synthetic_dataset):
