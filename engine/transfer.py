@@ -291,9 +291,9 @@ def transfer_codes(
 
     ``hair_colour`` (models that take the exemplar's pixels): ``"pixels"`` takes the exemplar's hair inside the
     mask like any attribute; ``"recolour"`` recolours the source's own hair (:mod:`engine.face.hair`). Measured
-    on 200 held-out faces, recolouring keeps the hair's shape and the background (outside the hair 0.3 grey
-    levels, not 2.0) but the judge sees the colour less often (Blond_Hair present 0.40, not 0.68), so pixels
-    stay the default (docs/models.md)."""
+    on 200 held-out faces, recolouring keeps the hair's shape and the background (Blond_Hair: outside its region
+    0.7 grey levels, not 3.7) but the judge sees the colour less often (present 0.42, not 0.72), so pixels stay
+    the default (docs/models.md)."""
     if hair_colour not in HAIR_MODES:
         raise FacetError(f"hair_colour must be one of {', '.join(HAIR_MODES)}, not {hair_colour!r}")
     idx = _index(bundle, attributes)
