@@ -116,6 +116,7 @@ def measure(dest: Path, n: int, per_direction: int) -> dict:
             quality[mode] = {r.name: report_dict(r) for r in reports}
     metrics = {"protocol": f"engine.edit_eval: {len(sources)} held-out sources, up to {per_direction} adds and "
                            f"removes per attribute, strength 1, judge classifier64 (balanced decisions)",
+               "validation_faces": len(validation), "sources": len(sources),  # the first n of the validation faces
                "identity_judge": IdentityJudge.unavailable_reason() or "dlib face-recognition ResNet v1",
                **{f"{mode}_mean": summary(rows) for mode, rows in quality.items()}, "edit_quality": quality}
     sliders = {name: "elegant" if (row["present"] or 0) >= SLIDER_MIN_PRESENT else "cgan"

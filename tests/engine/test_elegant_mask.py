@@ -258,3 +258,24 @@ def test_the_prior_opens_the_attributes_region_but_keeps_the_eyes_behind_glasses
     assert at(70.1 - 16, 112.3) > 2 and at(89.5, 108) > 2  # the temple and the bridge where a frame sits: open
     assert at(89.5, 190) == pytest.approx(-4.0)  # the chin: outside the band
     assert torch.count_nonzero(prior[1]) == 0  # Male: global, neutral
+
+
+def test_the_identity_prior_holds_a_global_attributes_eyes_nose_and_lips_shut():
+    from engine.face.layout import get_layout
+    from engine.train.recipe import unwrap
+
+    cfg = {**TINY_MASK, "region_prior": "head", "content": "exemplar"}
+    names = ["Eyeglasses", "Male"]
+    lay = get_layout("head")
+    k = 32 / lay.side
+
+    def at(prior, i, x, y):  # canvas coordinates → attribute i's prior logit at that crop pixel
+        return float(prior[i, 0, int((y - lay.top) * k), int((x - lay.left) * k)])
+
+    plain = unwrap(create_recipe("elegant-mask", cfg, names, seed=0).nets["decoder"]).prior
+    assert torch.count_nonzero(plain[1]) == 0  # off by default: Male is global, neutral everywhere
+    held = unwrap(create_recipe("elegant-mask", {**cfg, "prior_identity": -4.0}, names, seed=0)
+                  .nets["decoder"]).prior
+    assert at(held, 1, 70.1, 110) < -3 and at(held, 1, 89.5, 134) < -3  # an eye, the nose: shut
+    assert at(held, 1, 40, 150) == 0 and at(held, 1, 89.5, 40) == 0  # a cheek, the hair: as before
+    assert torch.equal(held[0], plain[0])  # a regional attribute's prior is unchanged
