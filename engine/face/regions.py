@@ -32,9 +32,11 @@ class Shape:
     rx: float
     ry: float
     inverted: bool = False  # True: everything outside the shape
+    power: float = 4.0  # 2: an ellipse; 4: a rounded box
 
     def coverage(self, x: np.ndarray, y: np.ndarray, feather: float) -> np.ndarray:
-        d = (np.abs((x - self.cx) / self.rx) ** 4 + np.abs((y - self.cy) / self.ry) ** 4) ** 0.25
+        p = self.power
+        d = (np.abs((x - self.cx) / self.rx) ** p + np.abs((y - self.cy) / self.ry) ** p) ** (1 / p)
         # 1 inside, 0 beyond a band of `feather` px (in units of the smaller half-size)
         band = feather / min(self.rx, self.ry)
         inside = np.clip((1.0 + band - d) / band, 0.0, 1.0)
@@ -47,6 +49,8 @@ SHAPES = {
     "mouth": Shape(89.5, 160.0, 38.0, 30.0),  # nose tip to chin: lips, moustache, smile lines
     "forehead": Shape(89.5, 70.0, 48.0, 34.0),  # hairline to brows
     "hair": Shape(89.5, 130.0, 38.0, 56.0, inverted=True),  # all but the inner face (brows to chin)
+    # the head with its hair down to the shoulders; beyond it, in the crop's corners and side strips, background
+    "head": Shape(89.5, 118.0, 74.0, 112.0, power=2.5),
     "crown": Shape(89.5, 44.0, 22.0, 8.0),  # above the hairline, below the top of the head: hair in most crops
     "cheeks": Shape(89.5, 135.0, 30.0, 10.0),  # below the eyes, beside the nose: skin in almost every crop
 }

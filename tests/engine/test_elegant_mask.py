@@ -279,3 +279,25 @@ def test_the_identity_prior_holds_a_global_attributes_eyes_nose_and_lips_shut():
     assert at(held, 1, 70.1, 110) < -3 and at(held, 1, 89.5, 134) < -3  # an eye, the nose: shut
     assert at(held, 1, 40, 150) == 0 and at(held, 1, 89.5, 40) == 0  # a cheek, the hair: as before
     assert torch.equal(held[0], plain[0])  # a regional attribute's prior is unchanged
+
+
+def test_the_head_prior_keeps_a_hair_colours_mask_off_the_background_corners():
+    from engine.face.layout import get_layout
+    from engine.train.recipe import unwrap
+
+    cfg = {**TINY_MASK, "region_prior": "head", "content": "exemplar"}
+    names = ["Blond_Hair", "Eyeglasses"]
+    lay = get_layout("head")
+    k = 32 / lay.side
+
+    def at(prior, i, x, y):
+        return float(prior[i, 0, int((y - lay.top) * k), int((x - lay.left) * k)])
+
+    plain = create_recipe("elegant-mask", cfg, names, seed=0)
+    head = create_recipe("elegant-mask", {**cfg, "prior_head": True}, names, seed=0)
+    p0, p1 = unwrap(plain.nets["decoder"]).prior, unwrap(head.nets["decoder"]).prior
+    corner = (-10, 15)  # the crop's top-left corner: background
+    assert at(p0, 0, *corner) == pytest.approx(3.0) and at(p1, 0, *corner) == pytest.approx(-4.0)
+    assert at(p1, 0, 89.5, 30) == pytest.approx(3.0) and at(p1, 0, 40, 120) == pytest.approx(3.0)  # crown, side
+    assert torch.equal(p0[1], p1[1])  # glasses: as before
+    assert float(head.penalty[0].mean()) > float(plain.penalty[0].mean())  # the corners are penalised too

@@ -166,6 +166,10 @@ class MaskElegantRecipe(Recipe):
         # the global attributes (Male, Young), whose prior is otherwise 0 everywhere: taken whole from another face
         # they are a face swap (3 % and 13 % same person at step 8,500); 0 turns it off
         prior_identity: float = 0.0
+        # ... and for hair colours, the region is only the head's part of "all but the inner face" (regions "hair"
+        # and "head"): the rest of the crop is background, and a hair mask that reached it pasted the exemplar's
+        # background above the source's head
+        prior_head: bool = False
         # a frozen attribute classifier bundle (same attributes, resolution and layout) that asks the exchanged
         # edits for their labels instead of the discriminator's own head, which on real faces learns the attributes
         # too slowly to lead the generator (it stayed near chance for thousands of steps, and its realism training
@@ -228,7 +232,7 @@ class MaskElegantRecipe(Recipe):
                 self.nets["pairs"] = PairPool(max(c.pool_size, 1), c.resolution, n)
         except ValueError as exc:
             raise FacetError(f"elegant-mask: {exc}") from None
-        self.penalty = region_penalty(self.attributes, c.resolution, c.region_prior)
+        self.penalty = self._penalty()
         self.min_areas = min_areas(self.penalty, c.min_area, c.min_region_area)
         self._set_prior()
         self.teacher = self._load_teacher(c.teacher) if c.teacher else None
@@ -259,6 +263,20 @@ class MaskElegantRecipe(Recipe):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._opts
 
+    def _penalty(self, **grow: float) -> torch.Tensor:
+        """:func:`region_penalty` of this run's attributes; with ``prior_head``, a hair colour's region ends
+        where the head does (regions "hair" and "head")."""
+        c = self.config
+        penalty = region_penalty(self.attributes, c.resolution, c.region_prior, **grow)
+        if c.prior_head and c.region_prior in ("head", "face"):
+            from engine.face.regions import ATTRIBUTE_REGIONS, region_map
+
+            head = torch.from_numpy(region_map("head", c.resolution, c.region_prior))
+            for i, name in enumerate(self.attributes):
+                if ATTRIBUTE_REGIONS.get(name) == "hair":
+                    penalty[i, 0] = 1.0 - (1.0 - penalty[i, 0]) * head
+        return penalty
+
     def _set_prior(self) -> None:
         """The decoder's region prior from this run's settings (again after a resume or a warm start, whose saved
         prior may predate a change of the settings or of the regions)."""
@@ -268,7 +286,7 @@ class MaskElegantRecipe(Recipe):
         keep = keep_maps(self.attributes, c.resolution, c.region_prior) if c.prior_keep else None
         # the region itself, not the penalty's grown one: grown, the forehead reached the eyes and a Bangs
         # transfer brought the exemplar's sunglasses along
-        exact = region_penalty(self.attributes, c.resolution, c.region_prior, grow=0.0)
+        exact = self._penalty(grow=0.0)
         prior = prior_logits(exact, c.prior_inside, c.prior_outside, keep, c.prior_keep)
         if c.prior_identity and c.region_prior in ("head", "face"):
             from engine.face.regions import identity_map
