@@ -1,9 +1,9 @@
 """Hair colour as a colour transform of the face's own hair (no segmentation network, no synthesis).
 
 Taking an exemplar's hair *pixels* puts its hair where the source has background, and its background where the
-source has hair: the hair region of an aligned crop is "everything but the inner face". A hair colour edit
-instead recolours the source's own pixels — sharp at any resolution, the hair keeps its shape — and only those
-that look like its hair:
+source has hair: the hair region of an aligned crop is "everything but the inner face". This module's hair
+colour edit recolours the source's own pixels instead — sharp at any resolution, the hair keeps its shape — and
+only those that look like its hair:
 
 1. :func:`hair_colour` estimates a face's hair colour: a seed patch on the crown (canvas region ``crown``,
    almost always hair in an aligned crop), then one refinement over the whole hair region weighted by
@@ -13,7 +13,9 @@ that look like its hair:
 3. :func:`hair_colour_edit` applies that change where the model's mask and the likeness to the source's hair
    both say so, so a background or a face that does not look like the hair stays as it is.
 
-Images are float tensors (B, 3, H, W) in any linear range ([-1, 1] in the engine).
+Images are float tensors (B, 3, H, W) in any linear range ([-1, 1] in the engine). Measured against taking the
+pixels (docs/models.md), it keeps the background but the attribute judge sees the new colour less often, so a
+transfer uses it only when asked (``engine.transfer.transfer_codes(hair_colour="recolour")``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from engine.face.layout import CropLayout
 from engine.face.regions import region_map
 from engine.models.elegant_mask import gaussian_lowpass
 
-#: Attributes that are a colour of the hair: edited by recolouring, not by taking the exemplar's pixels.
+#: Attributes that are a colour of the hair: what ``hair_colour="recolour"`` recolours instead of taking pixels.
 HAIR_COLOURS = frozenset({"Blond_Hair", "Black_Hair", "Brown_Hair", "Gray_Hair"})
 
 # Opponent colour space: luminance, red-green, yellow-blue (orthonormal rows, so distances are RGB distances).
