@@ -200,8 +200,10 @@ class ExemplarPanel(QWidget):
         self.set_attributes([])
 
     # -- content ----------------------------------------------------------------------------------------
-    def set_attributes(self, names: list[str]) -> None:
-        """The ELEGANT model's attributes ([] = no ELEGANT model loaded)."""
+    def set_attributes(self, names: list[str], takes_pixels: bool = False) -> None:
+        """The ELEGANT model's attributes ([] = no ELEGANT model loaded); ``takes_pixels``: the model pastes the
+        exemplar's own pixels (engine.transfer.takes_exemplar_pixels), so the exemplar's sharpness and face
+        matter, and the user should know it before picking one."""
         while self.checks_box.count():
             w = self.checks_box.takeAt(0).widget()
             if w is not None:
@@ -214,10 +216,15 @@ class ExemplarPanel(QWidget):
             self.checks_box.addWidget(box, i // 2, i % 2)
             self.checks[name] = box
         self.available = bool(names)
-        self.info.setText(
-            "Pick a face, tick what to take from it, set the strength."
-            if names else "Exemplar transfer needs an ELEGANT model: File > Load model…"
-        )
+        if not names:
+            text = "Exemplar transfer needs an ELEGANT model: File > Load model…"
+        else:
+            text = "Pick a face, tick what to take from it, set the strength."
+            if takes_pixels:
+                text += ("\nThis model pastes the exemplar's own pixels where the attribute lives: pick a sharp "
+                         "photo of a face (the bundled faces are generated and blurry). Male and Young take much "
+                         "of the other face.")
+        self.info.setText(text)
         self._update_enabled()
 
     def add_folder(self, folder: str | Path, remember: bool = True) -> int:

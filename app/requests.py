@@ -110,13 +110,15 @@ class RequestHandlers:
 
     def _emit_models(self) -> None:
         from engine.session_models import SessionModels
+        from engine.transfer import takes_exemplar_pixels
 
         def info(b):
             if b is None:
                 return None
             return {"name": b.name, "path": str(b.path), "family": b.family, "resolution": b.resolution,
                     "attributes": b.attributes, "manifest": b.manifest, "networks": sorted(b.networks),
-                    "presets": self._presets(b)}
+                    "presets": self._presets(b),
+                    "takes_pixels": b.family == "elegant" and takes_exemplar_pixels(b)}
 
         # which model each slider edits (engine.session_models.slider_op maps a move to its operation)
         routes = SessionModels(self.cgan, self.elegant).slider_routes()

@@ -204,7 +204,8 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         elif dialled:
             text += f"\nEdited by ELEGANT (no inversion needed): {', '.join(dialled)}."
         self.attributes.set_info(text)  # plain text: a model's name comes from a file
-        self.exemplars.set_attributes(elegant["attributes"] if elegant else [])
+        self.exemplars.set_attributes(elegant["attributes"] if elegant else [],
+                                      takes_pixels=bool(elegant and elegant.get("takes_pixels")))
 
     def show_manifest(self, manifest: dict) -> None:
         dialog = dialogs.ManifestDialog(manifest, self)

@@ -91,3 +91,14 @@ def test_letters_typed_in_the_gallery_are_shortcuts_not_a_search(make_window, qt
     assert gallery.currentRow() == 0
     QTest.keyClick(gallery, Qt.Key.Key_B)
     assert window.canvas.mode == "brush" and gallery.currentRow() == 0
+
+
+def test_the_panel_says_when_the_model_pastes_the_exemplars_pixels(qtbot):
+    panel = ExemplarPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["Eyeglasses", "Male"])
+    assert "pastes" not in panel.info.text() and panel.available
+    panel.set_attributes(["Eyeglasses", "Male"], takes_pixels=True)
+    assert "pastes the exemplar's own pixels" in panel.info.text() and "sharp photo" in panel.info.text()
+    panel.set_attributes([], takes_pixels=True)
+    assert "needs an ELEGANT model" in panel.info.text() and not panel.available

@@ -724,3 +724,17 @@ def test_the_first_preview_of_a_brush_or_a_completion_comes_before_the_job(make_
     r = window.worker.session.resolution
     assert seen[0] == ("preview", 2, (r, r, 3)) and seen[1] == ("started",)  # at once, then the optimiser
     assert seen[-1] == ("ended", "done")
+
+
+def test_a_model_that_pastes_exemplar_pixels_says_so_in_the_exemplar_panel(make_window, qtbot, model_paths, tmp_path):
+    from tests.engine.test_session_view import make_pixel_bundle
+
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000) as changed:
+        window.worker.submit("load_models", **model_paths)
+    assert changed.args[0]["cgan"]["takes_pixels"] is False and changed.args[0]["elegant"]["takes_pixels"] is False
+    assert "pastes" not in window.exemplars.info.text()  # the tiny ELEGANT synthesises its edit
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000) as changed:
+        window.worker.submit("load_models", elegant=str(make_pixel_bundle(tmp_path / "pixels")))
+    assert changed.args[0]["elegant"]["takes_pixels"]
+    assert "pastes the exemplar's own pixels" in window.exemplars.info.text()
