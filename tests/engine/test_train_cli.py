@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.bundle import load_bundle
 from engine.cli import main
 
@@ -52,7 +54,18 @@ def test_refusals(tmp_path, capsys):
     assert "fewer than one batch" in capsys.readouterr().err
 
 
-def test_ctrl_c_stops_with_a_checkpoint_then_resume(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test: a process started in the background by a non-interactive shell
+    inherits SIGINT ignored, and what the CLI restores afterwards must be checkable anywhere."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_with_a_checkpoint_then_resume(tmp_path, monkeypatch, capsys, python_sigint):
     """The first Ctrl+C (a real SIGINT) finishes the step, checkpoints and exits 130; --resume finishes the run."""
     import os
     import signal
