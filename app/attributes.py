@@ -92,7 +92,10 @@ class AttributePanel(QWidget):
     def set_info(self, text: str) -> None:
         self.info.setText(text)
 
-    def set_attributes(self, names: list[str]) -> None:
+    def set_attributes(self, names: list[str], limits: dict[str, float] | None = None) -> None:
+        """One slider per attribute; ``limits``: how far each reaches (±1 unless the model's manifest measured
+        that a stronger dial still keeps the person: ``engine.edit.attribute_limit``)."""
+        limits = limits or {}
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None:
@@ -102,11 +105,14 @@ class AttributePanel(QWidget):
             label = QLabel(plain_name(name))
             label.setTextFormat(Qt.TextFormat.PlainText)  # attribute names come from the model's manifest
             slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(-100, 100)
+            limit = float(limits.get(name, 1.0))
+            slider.setRange(-round(100 * limit), round(100 * limit))
             slider.setPageStep(10)
             slider.setObjectName(f"slider:{name}")
             slider.setAccessibleName(plain_name(name))
-            slider.setToolTip(as_text(f"{plain_name(name)}: drag to set it from -1 (none) to +1 (strong); "
+            beyond = f"; the ends (±{limit:g}) make it stronger than on the faces the model learned from" \
+                if limit > 1 else ""
+            slider.setToolTip(as_text(f"{plain_name(name)}: drag to set it from -1 (none) to +1 (strong){beyond}; "
                                       "one drag is one undo step"))
             value = QLabel("–")
             value.setMinimumWidth(40)

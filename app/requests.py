@@ -109,6 +109,7 @@ class RequestHandlers:
         self.device = device
 
     def _emit_models(self) -> None:
+        from engine.edit import attribute_limit
         from engine.session_models import SessionModels
         from engine.transfer import takes_exemplar_pixels
 
@@ -118,7 +119,8 @@ class RequestHandlers:
             return {"name": b.name, "path": str(b.path), "family": b.family, "resolution": b.resolution,
                     "attributes": b.attributes, "manifest": b.manifest, "networks": sorted(b.networks),
                     "presets": self._presets(b),
-                    "takes_pixels": b.family == "elegant" and takes_exemplar_pixels(b)}
+                    "takes_pixels": b.family == "elegant" and takes_exemplar_pixels(b),
+                    "attribute_limits": {a: attribute_limit(b, a) for a in b.attributes} if b.family == "cgan" else {}}
 
         # which model each slider edits (engine.session_models.slider_op maps a move to its operation)
         routes = SessionModels(self.cgan, self.elegant).slider_routes()

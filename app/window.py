@@ -193,7 +193,9 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
         # ELEGANT dial of its prototypes (no inversion needed); engine.session_models.slider_op is the one rule
         self.routes = dict(info.get("routes") or {})
         self.dial_mode = bool(self.routes) and all(model == "elegant" for model in self.routes.values())
-        self.attributes.set_attributes(list(self.routes))
+        limits = (cgan or {}).get("attribute_limits") or {}
+        self.attributes.set_attributes(list(self.routes),  # an ELEGANT dial reaches ±1 (its prototypes)
+                                       {n: limits.get(n, 1.0) for n, model in self.routes.items() if model == "cgan"})
         self.attributes.set_presets_available(cgan["presets"] if cgan else {})
         self.attributes.preset.setEnabled(cgan is not None)
         names = [f"{m['name']} ({m['family']}, {m['resolution']} px)" for m in (cgan, elegant) if m]

@@ -1,7 +1,8 @@
 """cGAN slider edits of real faces as the session shows them: hybrid vs pivotal tuning; success, locality, identity.
 
 For each held-out face (64 px, the shipped cGAN) every attribute the classifier knows is dialled to the opposite
-of the face's label (+1 adds it, -1 removes it), through :class:`~engine.session.EditSession` — the app's path,
+of the face's label at its slider's end (+1 adds it, -1 removes it; further where the manifest's
+``attribute_limits``, measured by tools/calibrate_attribute_limits.py, lets the slider reach further), through :class:`~engine.session.EditSession` — the app's path,
 so a cGAN change is confined to the edited attribute's region (``engine.session_view.cgan_confinement``). Modes:
 
 - *hybrid, kept face*: the app's default before pivotal tuning — the face + G(edited) − G(inverted), confined;
@@ -66,6 +67,7 @@ def fmt(v, pattern: str = "{:.2f}") -> str:
 def run(args: argparse.Namespace) -> str:
     from bench.pivotal import load_inversions
     from engine.bundle import load_bundle
+    from engine.edit import attribute_limit
     from engine.edit_quality import IdentityJudge, locality
     from engine.invert import invert
     from engine.metrics import attribute_decisions
@@ -92,7 +94,8 @@ def run(args: argparse.Namespace) -> str:
         for mode, s in sessions(face, cgan, code, tuned).items():
             for name in names:
                 want = labels[i, attrs.index(name)] <= 0
-                s.apply(SetAttribute(0, name, 1.0 if want else -1.0))
+                end = attribute_limit(cgan, name)  # the slider's end: ±1 unless the manifest measured more
+                s.apply(SetAttribute(0, name, end if want else -end))
                 edits[(mode, name)].append(s.render_face(0))
                 s.undo()
         if i % 20 == 0:
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> str:
     for j, name in enumerate(names):
         want = labels[:, attrs.index(name)] <= 0
         others = np.arange(len(names)) != j
-        row = [name]
+        row = [f"{name} (±{attribute_limit(cgan, name):g})"]
         for mode in MODES:
             images = edits[(mode, name)]
             d = decide(images)
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> str:
         mean_row += [f"**{avg(mode, 0):.2f}**", f"**{avg(mode, 1):.2f}**",
                      f"**{fmt(avg(mode, 2), '{:.1f}')} / {fmt(avg(mode, 3), '{:.1f}')}**", f"**{fmt(avg(mode, 4), '{:.0f}')}**"]
     rows.append(mean_row)
-    header = ["attribute (dialled to the opposite of the label)"]
+    header = ["attribute (slider's end: ±limit)"]
     for mode in MODES:
         header += [f"{mode}: flipped", "others unchanged", "outside: mean |Δ| / % > 8", "same person %"]
     p = "pivotal, generated"

@@ -119,10 +119,30 @@ def check_manifest(manifest: Any, where: Path) -> dict[str, Any]:
         if role not in manifest["networks"]:
             raise _fail(where, f"a {family!r} bundle needs a {role!r} network ({' or '.join(ROLE_CLASSES[role])}); "
                                f"it has {', '.join(sorted(manifest['networks']))}")
+    if "attribute_limits" in manifest:
+        _check_attribute_limits(manifest["attribute_limits"], manifest["attributes"], where)
     dtype = manifest.get("weights_dtype", "float32")
     if dtype not in ("float32", "float16", "bfloat16", "float64"):
         raise _fail(where, f"'weights_dtype' {dtype!r:.40} is not a float type")
     return manifest
+
+
+#: The largest slider end a manifest may give an attribute (``attribute_limits``): a cGAN's y beyond a few times its
+#: training labels (±1) stops meaning anything.
+MAX_ATTRIBUTE_LIMIT = 4.0
+
+
+def _check_attribute_limits(limits: Any, attributes: list[str], where: Path) -> None:
+    """``attribute_limits``: {attribute: how far its slider reaches}, each a number in [1, MAX_ATTRIBUTE_LIMIT]."""
+    if not isinstance(limits, dict):
+        raise _fail(where, "'attribute_limits' must be an object of attribute names and numbers")
+    for name, value in limits.items():
+        if name not in attributes:
+            raise _fail(where, f"'attribute_limits' names {name!r:.64}, which is not one of the model's attributes")
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not 1.0 <= value <= MAX_ATTRIBUTE_LIMIT:
+            raise _fail(where, f"'attribute_limits' of {name}: {value!r:.40} is not a number from 1 to "
+                               f"{MAX_ATTRIBUTE_LIMIT:g}")
 
 
 def _check_attributes(attributes: Any, where: Path) -> None:

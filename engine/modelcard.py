@@ -58,6 +58,12 @@ def _extra_tensors(manifest: Mapping[str, Any]) -> list[str]:
     if isinstance(manifest.get("prototypes"), Mapping):
         lines.append(f"- Attribute prototypes (mean blocks, dials without an exemplar): "
                      f"{manifest['prototypes'].get('images', '?')} training faces")
+    limits = manifest.get("attribute_limits")
+    if isinstance(limits, Mapping) and limits:
+        reach = ", ".join(f"{name} ±{value:g}" for name, value in limits.items())
+        how = manifest.get("attribute_limits_protocol") or "not recorded"
+        lines.append(f"- How far each dial reaches (`attribute_limits`; ±1 = the training labels): {reach}. "
+                     f"Measured by {how}")
     return lines
 
 

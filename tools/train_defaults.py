@@ -507,7 +507,8 @@ def samples(bundle_dir: Path, out: Path, rows: int = 8, columns: int = 8, seed: 
 def photo_edits(out_dir: Path) -> list[Path]:
     """Edits of the public-domain astronaut portrait (never a CelebA face) with the default models.
 
-    ``cgan64_photo_edits.png``: the aligned crop, its hybrid inversion, then each attribute dialled to +1 / -1 —
+    ``cgan64_photo_edits.png``: the aligned crop, its hybrid inversion, then each attribute dialled to its slider's
+    ends (± ``attribute_limit``) —
     top row the generator's face, bottom row the crop changed by what the generator changed (the app's default);
     ``elegant64_photo_edits.png`` (one row per attribute): the crop, the bundled exemplar with the attribute,
     the transfer of that attribute, then the prototype dial at +1 and -1.
@@ -532,12 +533,13 @@ def photo_edits(out_dir: Path) -> list[Path]:
     code = invert(crop, cgan, "hybrid", seed=0).code
     at_side = lambda c: np.array(resize(edit.render(cgan, c), (side, side)))  # noqa: E731
     base = at_side(code)
-    edits = [at_side(edit.set_attributes(code, cgan, {name: v})) for name in cgan.attributes[:6] for v in (1.0, -1.0)]
+    ends = {name: edit.attribute_limit(cgan, name) for name in cgan.attributes[:6]}  # the sliders' ends
+    edits = [at_side(edit.set_attributes(code, cgan, {name: v})) for name in ends for v in (ends[name], -ends[name])]
     tiles = [crop, base, *edits, crop, crop, *(edit.add_change(crop, base, e) for e in edits)]
     written.append(save_image(out_dir / "cgan64_photo_edits.png",
                               image_grid(torch.stack([as_tensor(t) for t in tiles]), columns=len(tiles) // 2)))
     print("cgan64_photo_edits.png columns: crop, reconstruction, " + ", ".join(
-        f"{plain_name(n)} +1/-1" for n in cgan.attributes[:6]) + "; rows: the generator's face, the photo's face kept")
+        f"{plain_name(n)} ±{ends[n]:g}" for n in ends) + "; rows: the generator's face, the photo's face kept")
     elegant_dir = MODELS / "elegant64"
     if (elegant_dir / "manifest.json").exists():
         elegant = load_bundle(elegant_dir)

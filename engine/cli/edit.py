@@ -53,7 +53,8 @@ def register_edit(subparsers: argparse._SubParsersAction, common: Callable[[argp
                     "With --photo its faces are found, edited and pasted back at full resolution. A folder is a "
                     "batch. Each face's inversion is cached, so editing it again does not invert again.")
     p.add_argument("input", metavar="IMG|DIR|CODE.json")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial in [-1, 1] (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial, -1 (none) to 1 (as in training), further where the model's "
+                        "attribute_limits allow (repeatable)")
     p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
     p.add_argument("-o", "--out", help=f"output image (one input) or folder (batch); default: next to the input, "
                                        f"NAME{SUFFIX}.png")
@@ -96,12 +97,15 @@ class _Job:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from engine.edit.latent import attribute_limit
+
     bundle = _bundle(args)
     _method(args, bundle)  # an unknown method fails before any image is read
     dials, vectors = _pairs(args.set, "--set"), _pairs(args.vector, "--vector")
-    outside = [f"{n}={v:g}" for n, v in dials.items() if not -1.0 <= v <= 1.0]
+    outside = [f"{n}={v:g} (from -{lim:g} to {lim:g})" for n, v in dials.items()
+               for lim in [attribute_limit(bundle, n) if n in bundle.attributes else 1.0] if not -lim <= v <= lim]
     if outside:
-        raise FacetError(f"--set {', '.join(outside)}: attribute dials go from -1 to 1")
+        raise FacetError(f"--set {', '.join(outside)}: outside the attribute's dial")
     check_photo_flags(args)
     source = Path(args.input)
     batch = source.is_dir()

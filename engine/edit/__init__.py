@@ -11,6 +11,7 @@ from engine.edit.constrained import (
 from engine.edit.latent import (
     add_change,
     apply_vector,
+    attribute_limit,
     compute_attribute_vectors,
     interpolate,
     render,
@@ -21,6 +22,6 @@ from engine.edit.latent import (
 )
 
 __all__ = [
-    "add_change", "apply_vector", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
+    "add_change", "apply_vector", "attribute_limit", "complete", "complete_job", "compute_attribute_vectors", "interpolate", "render",
     "set_attributes", "slerp", "store_attribute_vectors", "stroke_edit", "translate", "stroke_edit_job", "upscale", "upscale_job",
 ]

@@ -55,13 +55,23 @@ def _attribute_index(bundle: Bundle, name: str) -> int:
         ) from None
 
 
+def attribute_limit(bundle: Bundle, name: str) -> float:
+    """How far attribute ``name``'s dial reaches: ±1 (the training labels) unless the manifest's
+    ``attribute_limits`` says more. A label of 1 is what the generator saw on the training faces that have the
+    attribute, and dialled to only that, a real face's edit is often too faint to see (bench/slider_edits.py: half
+    of the edits flipped); measured per attribute, a larger y flips more while the person stays the same
+    (tools/calibrate_attribute_limits.py)."""
+    return float((bundle.manifest.get("attribute_limits") or {}).get(name, 1.0))
+
+
 def set_attributes(code: LatentCode, bundle: Bundle, values: Mapping[str, float]) -> LatentCode:
-    """A copy of ``code`` with the named y entries set (clipped to [-1, 1])."""
+    """A copy of ``code`` with the named y entries set (clipped to ± :func:`attribute_limit`)."""
     out = code.copy()
     for name, value in values.items():
         if not np.isfinite(value):
             raise FacetError(f"attribute {name!r}: value {value!r} is not a finite number")
-        out.y[_attribute_index(bundle, name)] = float(np.clip(value, -1.0, 1.0))
+        limit = attribute_limit(bundle, name)
+        out.y[_attribute_index(bundle, name)] = float(np.clip(value, -limit, limit))
     return out
 
 

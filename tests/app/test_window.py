@@ -738,3 +738,19 @@ def test_a_model_that_pastes_exemplar_pixels_says_so_in_the_exemplar_panel(make_
         window.worker.submit("load_models", elegant=str(make_pixel_bundle(tmp_path / "pixels")))
     assert changed.args[0]["elegant"]["takes_pixels"]
     assert "pastes the exemplar's own pixels" in window.exemplars.info.text()
+
+
+def test_a_slider_reaches_as_far_as_the_models_attribute_limit(make_window, qtbot, model_paths, tmp_path):
+    import json
+    import shutil
+
+    path = shutil.copytree(model_paths["cgan"], tmp_path / "limited")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["attribute_limits"] = {"Smiling": 2.5}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    window = make_window(models=False)
+    with qtbot.waitSignal(window.events.modelsChanged, timeout=20000):
+        window.worker.submit("load_models", cgan=str(path), elegant=model_paths["elegant"])
+    smiling, male = window.attributes.sliders["Smiling"], window.attributes.sliders["Male"]
+    assert (smiling.minimum(), smiling.maximum()) == (-250, 250) and "±2.5" in smiling.toolTip()
+    assert (male.minimum(), male.maximum()) == (-100, 100) and "±" not in male.toolTip()

@@ -105,3 +105,21 @@ def test_other_damage(broken, tmp_path):
         load_bundle(broken)
     with pytest.raises(BundleError, match="not a model bundle"):
         load_bundle(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ([2.0], "must be an object"),
+    ({"Wings": 2.0}, "not one of the model's attributes"),
+    ({"FIRST": 0.5}, "not a number from 1 to 4"),
+    ({"FIRST": float("nan")}, "not a number from 1 to 4"),
+    ({"FIRST": "2"}, "not a number from 1 to 4"),
+    ({"FIRST": True}, "not a number from 1 to 4"),
+])
+def test_attribute_limits_are_checked(broken, limits, message):
+    def edit(m):
+        m["attribute_limits"] = {(m["attributes"][0] if k == "FIRST" else k): v for k, v in limits.items()} \
+            if isinstance(limits, dict) else limits
+
+    _edit_manifest(broken, edit)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(broken)

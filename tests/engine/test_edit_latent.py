@@ -115,3 +115,25 @@ def test_translate_is_invert_then_dial(bundle):
     out = translate(face, bundle, {name: target})
     np.testing.assert_array_equal(out, render(bundle, set_attributes(code, bundle, {name: target})))
     assert np.abs(out.astype(int) - render(bundle, code).astype(int)).mean() > 1.0
+
+
+def test_a_manifests_attribute_limit_lets_that_dial_reach_further(tiny_cgan_bundle, tmp_path):
+    import json
+    import shutil
+
+    from engine.edit import attribute_limit
+
+    path = shutil.copytree(tiny_cgan_bundle, tmp_path / "limited")
+    manifest = json.loads((path / "manifest.json").read_text())
+    first, second = manifest["attributes"][:2]
+    manifest["attribute_limits"] = {first: 2.5}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    limited = load_bundle(path)
+    assert attribute_limit(limited, first) == 2.5 and attribute_limit(limited, second) == 1.0
+    edited = set_attributes(a_code(), limited, {first: 3.0, second: 3.0})
+    assert edited.y[0] == pytest.approx(2.5) and edited.y[1] == pytest.approx(1.0)  # each clipped to its own reach
+    # beyond ±1 the generator's change grows on: the dial's end does more than +1
+    at_one = render(limited, set_attributes(a_code(), limited, {first: 1.0})).astype(int)
+    at_end = render(limited, set_attributes(a_code(), limited, {first: 2.5})).astype(int)
+    base = render(limited, set_attributes(a_code(), limited, {first: -1.0})).astype(int)
+    assert np.abs(at_end - base).mean() > np.abs(at_one - base).mean()
