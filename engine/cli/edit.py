@@ -53,7 +53,8 @@ def register_edit(subparsers: argparse._SubParsersAction, common: Callable[[argp
                     "With --photo its faces are found, edited and pasted back at full resolution. A folder is a "
                     "batch. Each face's inversion is cached, so editing it again does not invert again.")
     p.add_argument("input", metavar="IMG|DIR|CODE.json")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="attribute dial, -1 (none) to 1 (as in training), further where the model's "
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="attribute dial, -1 (none) to 1 (as in training), further where the model's "
                         "attribute_limits allow (repeatable)")
     p.add_argument("--vector", action="append", default=[], metavar="NAME=STRENGTH", help="add an attribute vector (repeatable)")
     p.add_argument("-o", "--out", help=f"output image (one input) or folder (batch); default: next to the input, "

@@ -483,3 +483,19 @@ def test_complete_and_upscale_take_a_folder(tiny_cgan_bundle, faces, tmp_path, c
         report = json.loads(capsys.readouterr().out)
         assert rc == 1 and [f["input"] for f in report["failed"]] == [str(folder / "broken.png")]
         assert sorted(p.name for p in (tmp_path / suffix).iterdir()) == [f"face0{suffix}.png", f"face1{suffix}.png"]
+
+
+def test_edit_dials_reach_as_far_as_the_models_attribute_limits(tiny_cgan_bundle, faces, tmp_path, capsys):
+    import shutil
+
+    _, paths = faces
+    copy = shutil.copytree(tiny_cgan_bundle, tmp_path / "limited")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    first, second = manifest["attributes"][:2]
+    manifest["attribute_limits"] = {first: 2.0}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    common = [str(paths[0]), "--bundle", str(copy), "--method", "encoder"]
+    assert main(["edit", *common, "--set", f"{first}=2", "-o", str(tmp_path / "far.png")]) == 0
+    assert main(["edit", *common, "--set", f"{second}=1.5", "-o", str(tmp_path / "no.png")]) == 2
+    assert f"{second}=1.5 (from -1 to 1): outside the attribute's dial" in capsys.readouterr().err
+    assert not (tmp_path / "no.png").exists()
