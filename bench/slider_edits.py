@@ -2,8 +2,9 @@
 
 For each held-out face (64 px, the shipped cGAN) every attribute the classifier knows is dialled to the opposite
 of the face's label at its slider's end (+1 adds it, -1 removes it; further where the manifest's
-``attribute_limits``, measured by tools/calibrate_attribute_limits.py, lets the slider reach further), through :class:`~engine.session.EditSession` — the app's path,
-so a cGAN change is confined to the edited attribute's region (``engine.session_view.cgan_confinement``). Modes:
+``attribute_limits``, measured by tools/calibrate_attribute_limits.py, lets the slider reach further), through
+:class:`~engine.session.EditSession` — the app's path, so a cGAN change is confined to the edited attribute's
+region (``engine.session_view.cgan_confinement``). Modes:
 
 - *hybrid, kept face*: the app's default before pivotal tuning — the face + G(edited) − G(inverted), confined;
 - *pivotal, kept face*: the same through the face's tuned generator G' (the Best preset);

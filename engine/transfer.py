@@ -336,8 +336,7 @@ def _exemplar_pixels(bundle: Bundle, source: ElegantCode, exemplar: ElegantCode,
     from engine.face.layout import get_layout
     from engine.models.elegant_mask import exemplar_edit
 
-    _index(bundle, attributes)
-    values = dict(zip(attributes, _strengths(attributes, strength), strict=True))
+    values = dict(zip(attributes, _strengths(attributes, strength), strict=True))  # names checked by the caller
     recoloured = HAIR_COLOURS if hair_colour == "recolour" else frozenset()
     out = source.image
     for group in ([a for a in attributes if a not in recoloured], [a for a in attributes if a in recoloured]):
