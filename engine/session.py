@@ -541,9 +541,11 @@ class EditSession:
         return out.copy() if out is self.photo else out
 
     def _paste_mode(self) -> str:
-        """A view crop holds only local changes (masked edits, confined cGAN changes): add them; the classic
-        face crop is blended into its ellipse."""
-        return "blend" if self.view_layout == "face" else "change"
+        """Renders that are the face's own crop plus local changes are added to the photo as those changes, so
+        every pixel they leave alone keeps its bytes: a view crop (masked edits) and, with the face kept, the
+        classic face crop (cGAN and ELEGANT changes confined to their attributes' regions or the face's oval).
+        The generator's own face (face not kept) is blended into the face's ellipse, colour-matched."""
+        return "change" if self.keep_face or self.view_layout != "face" else "blend"
 
     def _override(self, i: int, crop: np.ndarray) -> np.ndarray:
         """A streamed ``face``-layout preview (an inversion's) as a view crop."""

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.face.layout import get_layout
+from engine.face.regions import FACE_OVAL, edit_confinement
 
-#: The face's oval in the ``face`` layout (fractions of the crop): where a global cGAN edit may change pixels.
-FACE_OVAL = ((0.5, 0.56), (0.40, 0.47))
+__all__ = ["FACE_OVAL", "cgan_confinement", "embed_change", "view_layout"]
 
 
 def view_layout(elegant) -> str:
@@ -32,28 +32,9 @@ def view_layout(elegant) -> str:
 
 
 def cgan_confinement(names: Iterable[str], resolution: int, whole_face: bool) -> np.ndarray:
-    """float32 (R, R) in [0, 1] in the ``face`` layout: where a cGAN edit of ``names`` may change the face.
-
-    The union of the attributes' regions (grown a little), or the face's oval for global attributes and
-    for edits that are not attribute edits (``whole_face``: strokes, completion)."""
-    from engine.face.regions import attribute_region
-
-    oval = _oval(resolution)
-    if whole_face:
-        return oval
-    out = np.zeros((resolution, resolution), np.float32)
-    for name in names:
-        region = attribute_region(name, resolution, "face", grow=8.0)
-        out = np.maximum(out, oval if region is None else region)
-    return out
-
-
-def _oval(resolution: int) -> np.ndarray:
-    (cx, cy), (rx, ry) = FACE_OVAL
-    c = (np.arange(resolution, dtype=np.float32) + 0.5) / resolution
-    d = np.sqrt(((c[None, :] - cx) / rx) ** 2 + ((c[:, None] - cy) / ry) ** 2)
-    t = np.clip((1.0 - d) / 0.2, 0.0, 1.0)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    """float32 (R, R) in [0, 1] in the ``face`` layout: where a cGAN edit of ``names`` may change the face
+    (:func:`engine.face.regions.edit_confinement`)."""
+    return edit_confinement(names, resolution, "face", whole_face)
 
 
 def embed_change(view: np.ndarray, face_crop: np.ndarray, face_edited: np.ndarray, layout: str,

@@ -227,11 +227,15 @@ def _finite(t: torch.Tensor, what: str, bundle: Bundle) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None) -> Rendering:
+def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None,
+           names: Sequence[str] = ()) -> Rendering:
     """Decode ``latent`` (default: the code's own, i.e. reconstruction) on top of the code's image.
 
     A masked model's mask and residual are upsampled separately (bilinear) onto a larger crop: the mask's
-    zeros stay zeros, so pixels outside it keep their bytes. A non-finite output raises instead of
+    zeros stay zeros, so pixels outside it keep their bytes. A model with a dense residual (``elegant64``)
+    changes every pixel a little; with the edited attributes' ``names`` its residual is confined to where they
+    live (:func:`engine.face.regions.edit_confinement`: their regions, the face's oval for Male and Young), so
+    its mottling never reaches the cheeks, the hair or the background. A non-finite output raises instead of
     showing a black face."""
     _check_bundle(bundle)
     latent = code.latent if latent is None else latent
@@ -256,9 +260,25 @@ def render(bundle: Bundle, code: ElegantCode, latent: torch.Tensor | None = None
         res = _finite(decoder.residual(latent, code.latent, code.skips).float(), "residual", bundle)
         if res.shape[-1] != side:
             res = upsample_residual(res, side)
+        if names:
+            res = res * _confinement(bundle, names, side).to(res)
     out = to_uint8(code.image + res)
     residual = (res[0].float().permute(1, 2, 0) * 127.5).cpu().numpy()
     return Rendering(image=out, residual=residual, mask=mask)
+
+
+def _confinement(bundle: Bundle, names: Sequence[str], side: int) -> torch.Tensor:
+    """(1, 1, side, side): where a dense-residual model's edit of ``names`` may change the crop."""
+    from engine.face.layout import get_layout
+
+    return _confinement_map(get_layout(bundle.manifest.get("layout")).name, tuple(sorted(set(names))), side)
+
+
+@functools.lru_cache(maxsize=32)
+def _confinement_map(layout: str, names: tuple[str, ...], side: int) -> torch.Tensor:
+    from engine.face.regions import edit_confinement
+
+    return torch.from_numpy(edit_confinement(names, side, layout))[None, None]
 
 
 def exchanged_latent(
@@ -304,7 +324,7 @@ def transfer_codes(
         return _exemplar_pixels(bundle, source, exemplar, attributes, strength, hair_colour)
     content = content or "model"
     z = exchanged_latent(bundle, source, [exemplar.block(i) for i in idx], attributes, strength)
-    rendering = render(bundle, source, z)
+    rendering = render(bundle, source, z, attributes)
     if content == "model":
         return rendering.image
     if content != "exemplar":
@@ -371,7 +391,7 @@ def transfer_several(bundle: Bundle, source: ElegantCode, takes: Sequence[tuple[
                 code = encode(bundle, out)
         return out
     targets = [c.block(bundle.attributes.index(n)) for c, ns in takes for n in ns]
-    return render(bundle, source, exchanged_latent(bundle, source, targets, names, strength)).image
+    return render(bundle, source, exchanged_latent(bundle, source, targets, names, strength), names).image
 
 
 def exemplar_content(source: np.ndarray, exemplar: np.ndarray, sigma: float = 0.04) -> np.ndarray:
@@ -426,7 +446,7 @@ def transfer_many(
     idx = _index(bundle, attributes)
     targets = [sum(float(wk) * c.block(i) for wk, c in zip(w, codes, strict=True)) for i in idx]
     z = exchanged_latent(bundle, src, targets, attributes, strength)
-    return render(bundle, src, z).image
+    return render(bundle, src, z, attributes).image
 
 
 def prototypes(bundle: Bundle) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -452,7 +472,7 @@ def dial_codes(bundle: Bundle, source: ElegantCode, settings: Mapping[str, float
             raise FacetError(f"no prototype for {n}: no training face {side} it was seen when the bundle was made")
         targets.append(pos[i] if positive else neg[i])
     z = exchanged_latent(bundle, source, targets, names, {n: abs(float(v)) for n, v in settings.items()})
-    return render(bundle, source, z).image
+    return render(bundle, source, z, names).image
 
 
 def dial(bundle: Bundle, source: np.ndarray, settings: Mapping[str, float]) -> np.ndarray:

@@ -13,6 +13,7 @@ crop layout and resolution, with a soft edge of ``FEATHER`` canvas pixels.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +133,48 @@ def identity_map(resolution: int, layout: str | CropLayout | None = "head") -> n
     """float32 (R, R) in [0, 1]: the face's identity features (:data:`IDENTITY_SHAPES`)."""
     x, y = _canvas_grid(resolution, get_layout(layout))
     return np.max([s.coverage(x, y, KEEP_FEATHER) for s in IDENTITY_SHAPES], axis=0).astype(np.float32)
+
+
+#: The face's oval as fractions of a ``face``-layout crop: centre (x, y), radii (x, y). A global edit (Male,
+#: Young, a blend with another face) may change pixels inside it; the background and the hair around stay.
+FACE_OVAL = ((0.5, 0.56), (0.40, 0.47))
+#: Width of the oval's smooth edge, in units of its radius.
+OVAL_EDGE = 0.2
+#: How far an edit may reach beyond its attribute's region, canvas pixels (a frame's temple, a smile's cheeks).
+CONFINEMENT_GROW = 8.0
+
+
+def face_oval(resolution: int, layout: str | CropLayout | None = "face") -> np.ndarray:
+    """float32 (R, R) in [0, 1]: the face's oval (:data:`FACE_OVAL`) in a crop of ``layout``, smooth edge."""
+    lay, face = get_layout(layout), get_layout("face")
+    u = (np.arange(resolution, dtype=np.float64) + 0.5) / resolution  # pixel centres, fractions of this crop
+    fx = (lay.left + u * lay.side - face.left) / face.side  # ... as fractions of the face crop
+    fy = (lay.top + u * lay.side - face.top) / face.side
+    (cx, cy), (rx, ry) = FACE_OVAL
+    d = np.sqrt(((fx[None, :] - cx) / rx) ** 2 + ((fy[:, None] - cy) / ry) ** 2)
+    t = np.clip((1.0 - d) / OVAL_EDGE, 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def edit_confinement(names: Iterable[str], resolution: int, layout: str | CropLayout | None = "face",
+                     whole_face: bool = False) -> np.ndarray:
+    """float32 (R, R) in [0, 1]: where an edit of attributes ``names`` may change a crop of ``layout``.
+
+    The union of the attributes' regions grown by :data:`CONFINEMENT_GROW` (a hair colour's ends where the
+    head does), or the face's oval for a global
+    attribute and for edits that are not attribute edits (``whole_face``: strokes, completion, blends). A
+    model that adds a dense residual (the cGAN, ``elegant64``) changes every pixel a little; confined, its
+    noise never reaches the cheeks, the hair or the background an attribute does not live in."""
+    oval = face_oval(resolution, layout)
+    if whole_face:
+        return oval
+    out = np.zeros((resolution, resolution), np.float32)
+    for name in names:
+        region = attribute_region(name, resolution, layout, grow=CONFINEMENT_GROW)
+        if region is not None and ATTRIBUTE_REGIONS[name] == "hair":  # the hair, not the background around it
+            region = region * region_map("head", resolution, layout)
+        out = np.maximum(out, oval if region is None else region)
+    return out
 
 
 def synthetic_region(name: str, resolution: int) -> np.ndarray | None:

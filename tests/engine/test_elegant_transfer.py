@@ -393,3 +393,25 @@ def test_a_face_crop_without_photo_keeps_its_size(elegant_path, photos, tmp_path
     b = load_bundle(elegant_path)
     assert np.array_equal(load_image(tmp_path / "d.png"), T.dial(b, big, {"Smiling": 1}))  # 64 px, as the crop
     assert load_image(tmp_path / "d.png").shape == (64, 64, 3)
+
+
+def test_a_dense_residual_reaches_only_where_the_edited_attributes_live(bundle, faces, monkeypatch):
+    """elegant64's decoder adds a residual to every pixel: an edit keeps it to its attributes' regions (the eye
+    band for Eyeglasses) or the face's oval (Male), so its mottling never reaches the rest of the crop."""
+    from engine.face.regions import edit_confinement
+
+    decoder = bundle.network("decoder")
+    monkeypatch.setattr(decoder, "residual", lambda new, own, skips: torch.full((1, 3, 32, 32), 0.4))
+    face = faces[0]
+    src, ex = T.encode(bundle, face), T.encode(bundle, faces[1])
+    changed = np.abs(T.transfer_codes(bundle, src, ex, ["Eyeglasses"]).astype(int) - face).max(axis=2)
+    eyes = edit_confinement(["Eyeglasses"], 32, bundle.manifest.get("layout"))
+    assert changed[eyes == 0].max() == 0 and changed[eyes == 1].min() >= 50  # 0.4 of [-1, 1] ≈ 51 levels
+    dialled = np.abs(T.dial_codes(bundle, src, {"Mustache": 1.0}).astype(int) - face).max(axis=2)
+    assert dialled[edit_confinement(["Mustache"], 32) == 0].max() == 0 and dialled.max() >= 50
+    several = np.abs(T.transfer_several(bundle, src, [(ex, ["Eyeglasses", "Smiling"])]).astype(int) - face).max(axis=2)
+    assert several[edit_confinement(["Eyeglasses", "Smiling"], 32) == 0].max() == 0
+    many = np.abs(T.transfer_many(bundle, src, [ex], [1.0], ["Bangs"]).astype(int) - face).max(axis=2)
+    assert many[edit_confinement(["Bangs"], 32) == 0].max() == 0
+    # a bare render (reconstruction, the training's sample sheets) is not an attribute edit: nothing is confined
+    assert np.abs(T.render(bundle, src).image.astype(int) - face).max(axis=2).min() >= 50

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine.errors import FacetError
 from engine.face.align import TEMPLATE, align_face, apply_affine, crop_matrix
 from engine.face.detect import Face
 from engine.face.layout import LAYOUTS, canvas_crop, convert_crop, get_layout, sub_square
-from engine.face.regions import ATTRIBUTE_REGIONS, attribute_region, region_map
+from engine.face.regions import (
+    ATTRIBUTE_REGIONS,
+    CONFINEMENT_GROW,
+    FACE_OVAL,
+    attribute_region,
+    edit_confinement,
+    face_oval,
+    region_map,
+)
 
 
 def _canvas_face() -> Face:
@@ -80,3 +89,34 @@ def test_regions_sit_on_the_template():
     grown = attribute_region("Eyeglasses", r, "head", grow=6.0)
     assert grown.sum() > eyes.sum()
     assert set(ATTRIBUTE_REGIONS.values()) <= {"eyes", "mouth", "forehead", "hair"}
+
+
+def test_the_face_oval_is_one_oval_in_every_layout():
+    face, head = face_oval(64, "face"), face_oval(128, "head")
+    (cx, cy), _ = FACE_OVAL
+    assert face[round(cy * 64), round(cx * 64)] == 1.0 and face[0, 0] == 0.0 and face[0, 63] == 0.0
+    # the head crop holds the face crop's square: resampled there, the head's oval is the face's
+    left, top, side = sub_square("face", "head", 128)
+    inner = head[round(top) : round(top + side), round(left) : round(left + side)]
+    assert abs(inner.shape[0] - 109) <= 1
+    resized = np.asarray(Image.fromarray((inner * 255).astype(np.uint8)).resize((64, 64), Image.BILINEAR)) / 255
+    assert np.abs(resized - face).mean() < 0.02
+    assert head[:, :8].max() == 0.0 and head[:8].max() == 0.0  # beyond the face square: background and hair
+
+
+def test_an_edit_is_confined_to_its_attributes_regions_or_the_face():
+    r = 128
+    glasses = edit_confinement(["Eyeglasses"], r, "head")
+    grown = attribute_region("Eyeglasses", r, "head", grow=CONFINEMENT_GROW)
+    assert np.array_equal(glasses, grown) and glasses.sum() > region_map("eyes", r, "head").sum()
+    both = edit_confinement(["Eyeglasses", "Mustache"], r, "head")
+    assert np.array_equal(both, np.maximum(grown, attribute_region("Mustache", r, "head", grow=CONFINEMENT_GROW)))
+    oval = face_oval(r, "head")
+    assert np.array_equal(edit_confinement(["Male"], r, "head"), oval)
+    assert np.array_equal(edit_confinement(["Smiling", "Young"], r, "head"), np.maximum(oval, edit_confinement(["Smiling"], r, "head")))
+    assert np.array_equal(edit_confinement(["Smiling"], r, "head", whole_face=True), oval)
+    assert edit_confinement([], r, "head").max() == 0.0
+    blond = edit_confinement(["Blond_Hair"], r, "head")
+    assert blond[0, 0] == 0.0 and blond[2, r // 2] == 1.0  # background in the corner, hair on the crown
+    assert np.array_equal(blond, attribute_region("Blond_Hair", r, "head", grow=CONFINEMENT_GROW)
+                          * region_map("head", r, "head"))

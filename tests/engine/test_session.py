@@ -216,8 +216,13 @@ def test_paste_back_changes_only_the_face_region(bundles):
     assert s.faces[i].paste_plans.keys() == plans.keys()  # ... and reused while the edit changes
     assert all(s.faces[i].paste_plans[k] is plan for k, plan in plans.items())
     from engine.face import paste_back
+    from engine.face.paste import PasteConfig
 
-    np.testing.assert_array_equal(again, paste_back(photo, s.render_face(i), s.faces[i].aligned))
+    # the kept face's render is its crop plus the edit's confined change: added to the photo as that change
+    change = PasteConfig(mode="change")
+    np.testing.assert_array_equal(again, paste_back(photo, s.render_face(i), s.faces[i].aligned, config=change))
+    s.set_keep_face(False)  # the generator's own face is blended into the face's ellipse, colour-matched
+    np.testing.assert_array_equal(s.render_photo(), paste_back(photo, s.render_face(i), s.faces[i].aligned))
 
 
 def test_unknown_attribute_and_face_are_clear_errors(session):
