@@ -200,10 +200,12 @@ class ExemplarPanel(QWidget):
         self.set_attributes([])
 
     # -- content ----------------------------------------------------------------------------------------
-    def set_attributes(self, names: list[str], takes_pixels: bool = False) -> None:
+    def set_attributes(self, names: list[str], takes_pixels: bool = False,
+                       face_swapping: list[str] | tuple[str, ...] = ()) -> None:
         """The ELEGANT model's attributes ([] = no ELEGANT model loaded); ``takes_pixels``: the model pastes the
         exemplar's own pixels (engine.transfer.takes_exemplar_pixels), so the exemplar's sharpness and face
-        matter, and the user should know it before picking one."""
+        matter, and the user should know it before picking one. ``face_swapping``: attributes it could only take
+        by pasting the other person's face (engine.transfer.face_swapping): shown, but not offered."""
         while self.checks_box.count():
             w = self.checks_box.takeAt(0).widget()
             if w is not None:
@@ -212,6 +214,10 @@ class ExemplarPanel(QWidget):
         for i, name in enumerate(names):
             box = QCheckBox(plain_name(name))
             box.setToolTip(as_text(f"Take {plain_name(name).lower()} from the picked exemplar"))
+            if name in face_swapping:
+                box.setEnabled(False)
+                box.setToolTip(as_text(f"This model would paste the other person's face to change "
+                                       f"{plain_name(name).lower()}: use the {plain_name(name)} slider instead"))
             box.toggled.connect(self._update_enabled)
             self.checks_box.addWidget(box, i // 2, i % 2)
             self.checks[name] = box
@@ -222,8 +228,10 @@ class ExemplarPanel(QWidget):
             text = "Pick a face, tick what to take from it, set the strength."
             if takes_pixels:
                 text += ("\nThis model pastes the exemplar's own pixels where the attribute lives: pick a sharp "
-                         "photo of a face (the bundled faces are generated and blurry). Male and Young take much "
-                         "of the other face.")
+                         "photo of a face (the bundled faces are generated and blurry).")
+            if face_swapping:
+                text += (f"\n{', '.join(plain_name(n) for n in face_swapping)}: not taken from another face with "
+                         "this model (it would paste that face); use the sliders.")
         self.info.setText(text)
         self._update_enabled()
 
@@ -328,7 +336,7 @@ class ExemplarPanel(QWidget):
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
 
     def selected_attributes(self) -> tuple[str, ...]:
-        return tuple(n for n, box in self.checks.items() if box.isChecked())
+        return tuple(n for n, box in self.checks.items() if box.isChecked() and box.isEnabled())
 
     # -- actions ----------------------------------------------------------------------------------------
     def _update_enabled(self) -> None:

@@ -111,7 +111,7 @@ class RequestHandlers:
     def _emit_models(self) -> None:
         from engine.edit import attribute_limit
         from engine.session_models import SessionModels
-        from engine.transfer import takes_exemplar_pixels
+        from engine.transfer import face_swapping, takes_exemplar_pixels
 
         def info(b):
             if b is None:
@@ -120,6 +120,7 @@ class RequestHandlers:
                     "attributes": b.attributes, "manifest": b.manifest, "networks": sorted(b.networks),
                     "presets": self._presets(b),
                     "takes_pixels": b.family == "elegant" and takes_exemplar_pixels(b),
+                    "face_swapping": face_swapping(b) if b.family == "elegant" else [],
                     "attribute_limits": {a: attribute_limit(b, a) for a in b.attributes} if b.family == "cgan" else {}}
 
         # which model each slider edits (engine.session_models.slider_op maps a move to its operation)
@@ -359,10 +360,13 @@ class RequestHandlers:
                            token: int = 0, serial: int | None = None) -> None:
         from engine.images import load_image
         from engine.ops import TransferFromExemplar
+        from engine.transfer import check_no_face_swap
 
         if self._stale(serial, token):
             return
         s = self._need_session()
+        if s.models.elegant is not None:  # (no model: the session says so below)
+            check_no_face_swap(s.models.elegant, attributes)  # the panel does not offer them either
         key = (str(exemplar), Path(exemplar).stat().st_mtime if Path(exemplar).exists() else 0.0)
         ref = self._exemplar_refs.get(key)
         if ref is None or ref not in s.exemplars:  # detect + align each exemplar file once per session

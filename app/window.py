@@ -207,7 +207,8 @@ class MainWindow(ActionsMixin, DocumentsMixin, QMainWindow):
             text += f"\nEdited by ELEGANT (no inversion needed): {', '.join(dialled)}."
         self.attributes.set_info(text)  # plain text: a model's name comes from a file
         self.exemplars.set_attributes(elegant["attributes"] if elegant else [],
-                                      takes_pixels=bool(elegant and elegant.get("takes_pixels")))
+                                      takes_pixels=bool(elegant and elegant.get("takes_pixels")),
+                                      face_swapping=(elegant or {}).get("face_swapping") or [])
 
     def show_manifest(self, manifest: dict) -> None:
         dialog = dialogs.ManifestDialog(manifest, self)

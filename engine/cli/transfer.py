@@ -176,6 +176,7 @@ def _transfer(args: argparse.Namespace) -> int:
     pairs = exemplar_requests(args)
     names = [n for _, ns in pairs for n in ns]
     T.check_request(bundle, names, args.strength)  # bad names/strength fail before any image is read
+    T.check_no_face_swap(bundle, names)
     images = [load_image(path) for path, _ in pairs]
     codes = None if args.photo else [T.encode(bundle, image) for image in images]
 

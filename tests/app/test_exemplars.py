@@ -102,3 +102,18 @@ def test_the_panel_says_when_the_model_pastes_the_exemplars_pixels(qtbot):
     assert "pastes the exemplar's own pixels" in panel.info.text() and "sharp photo" in panel.info.text()
     panel.set_attributes([], takes_pixels=True)
     assert "needs an ELEGANT model" in panel.info.text() and not panel.available
+
+
+def test_attributes_a_model_could_take_only_as_a_face_swap_are_not_offered(qtbot):
+    panel = ExemplarPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["Eyeglasses", "Male"], takes_pixels=True, face_swapping=["Male"])
+    male, glasses = panel.checks["Male"], panel.checks["Eyeglasses"]
+    assert not male.isEnabled() and glasses.isEnabled()
+    assert "other person's face" in male.toolTip() and "Male slider" in male.toolTip()
+    assert "Male: not taken from another face" in panel.info.text()
+    male.setChecked(True)  # even ticked by a stale state, it is not asked for
+    glasses.setChecked(True)
+    assert panel.selected_attributes() == ("Eyeglasses",)
+    panel.set_attributes(["Eyeglasses", "Male"])  # a model that synthesises its edit offers every attribute
+    assert panel.checks["Male"].isEnabled() and "not taken" not in panel.info.text()

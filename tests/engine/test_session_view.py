@@ -221,3 +221,26 @@ def test_a_model_that_takes_exemplar_pixels_edits_the_photo_only_where_its_mask_
     changed = np.any(photo != astronaut, axis=2)
     reach = warp_float(change, invert_affine(s.view_slot(0).transform), astronaut.shape[1::-1])
     assert changed.any() and not (changed & (reach == 0)).any()
+
+
+def test_a_model_that_takes_exemplar_pixels_offers_no_face_swap(models, astronaut, tmp_path, capsys):
+    """Male lives everywhere on the face: taken as the exemplar's pixels it is the other person's face. The CLI
+    and the app refuse it with what to do instead; a model that synthesises its edit takes it as before."""
+    from engine import transfer as T
+    from engine.cli import main
+    from engine.errors import FacetError
+    from engine.images import save_image
+
+    path = make_pixel_bundle(tmp_path / "pixels")
+    pixels = load_bundle(path)
+    assert T.face_swapping(pixels) == ["Male"] and T.face_swapping(models[1]) == []
+    T.check_no_face_swap(pixels, ["Smiling", "Blond_Hair"])
+    T.check_no_face_swap(models[1], ["Male"])
+    with pytest.raises(FacetError, match="Male would paste the other person's face"):
+        T.check_no_face_swap(pixels, ["Smiling", "Male"])
+    src, ex = save_image(tmp_path / "a.png", astronaut), save_image(tmp_path / "b.png", astronaut[:, ::-1])
+    out = tmp_path / "out.png"
+    assert main(["transfer", str(src), str(ex), "--bundle", str(path), "--attributes", "Smiling,Male",
+                 "-o", str(out)]) == 2
+    assert "other person's face" in capsys.readouterr().err and not out.exists()
+    assert main(["transfer", str(src), str(ex), "--bundle", str(path), "--attributes", "Smiling", "-o", str(out)]) == 0
