@@ -236,6 +236,11 @@ class FeaturesMixin:
         missing = sorted({plain_name(n) for n, family in needs if n not in known[family]})
         if missing:
             raise FacetError(f"the look “{look.name}” edits {', '.join(missing)}, which the loaded models do not")
+        swaps = sorted({plain_name(n) for t in look.transfers for n in t.attributes
+                        if n in ((elegant or {}).get("face_swapping") or [])})
+        if swaps:
+            raise FacetError(f"the look “{look.name}” takes {', '.join(swaps)} from another face, which the loaded "
+                             "ELEGANT model would do by pasting that face: load a model that synthesises its edit")
 
     def remove_look(self, path: Path, name: str) -> None:
         if dialogs.ask(self, "Delete the look?", f"Delete the saved look “{name}”?"):

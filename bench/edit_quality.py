@@ -73,11 +73,26 @@ def fmt(v, pattern: str = "{:.2f}") -> str:
     return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else pattern.format(v)
 
 
+def mean_row(label: str, reports: list) -> list[str]:
+    """A table row of means over ``reports`` (engine.edit_eval.AttributeReport)."""
+    local = [r.locality for r in reports if r.locality is not None]
+    ids = [r.identity for r in reports if r.identity is not None]
+    real = [(r.realism, r.realism_floor) for r in reports if r.realism is not None]
+    return [label, "", fmt(np.nanmean([r.added for r in reports])), fmt(np.nanmean([r.removed for r in reports])),
+            fmt(np.mean([r.present for r in reports])), fmt(np.mean([r.others_unchanged for r in reports])),
+            fmt(np.mean([x.mean_abs for x in local]) if local else None, "{:.1f}"),
+            fmt(100 * np.mean([x.changed for x in local]) if local else None, "{:.1f}"),
+            f"{fmt(np.mean([a for a, _ in real]) if real else None, '{:.1f}')} / "
+            f"{fmt(np.mean([b for _, b in real]) if real else None, '{:.1f}')}",
+            fmt(100 * np.mean([x.same_person for x in ids]) if ids else None, "{:.0f}"),
+            fmt(np.mean([x.mean_distance for x in ids]) if ids else None)]
+
+
 def run(args: argparse.Namespace) -> str:
     from engine.bundle import load_bundle
     from engine.edit_eval import evaluate, model_layout
     from engine.edit_quality import FeatureSpace, IdentityJudge
-    from engine.transfer import is_masked, takes_exemplar_pixels
+    from engine.transfer import face_swapping, is_masked, takes_exemplar_pixels
 
     torch.set_num_threads(args.threads)
     faces, labels, files, attributes = eval_faces()
@@ -119,18 +134,11 @@ def run(args: argparse.Namespace) -> str:
                              f"{fmt(r.realism, '{:.1f}')} / {fmt(r.realism_floor, '{:.1f}')}",
                              fmt(r.identity and 100 * r.identity.same_person, "{:.0f}"),
                              fmt(r.identity and r.identity.mean_distance)])
-            local = [r.locality for r in reports if r.locality is not None]
-            ids = [r.identity for r in reports if r.identity is not None]
-            real = [(r.realism, r.realism_floor) for r in reports if r.realism is not None]
-            rows.append(["**mean**", "", fmt(np.nanmean([r.added for r in reports])),
-                         fmt(np.nanmean([r.removed for r in reports])), fmt(np.mean([r.present for r in reports])),
-                         fmt(np.mean([r.others_unchanged for r in reports])),
-                         fmt(np.mean([x.mean_abs for x in local]) if local else None, "{:.1f}"),
-                         fmt(100 * np.mean([x.changed for x in local]) if local else None, "{:.1f}"),
-                         f"{fmt(np.mean([a for a, _ in real]) if real else None, '{:.1f}')} / "
-                         f"{fmt(np.mean([b for _, b in real]) if real else None, '{:.1f}')}",
-                         fmt(100 * np.mean([x.same_person for x in ids]) if ids else None, "{:.0f}"),
-                         fmt(np.mean([x.mean_distance for x in ids]) if ids else None)])
+            rows.append(mean_row("**mean**", reports))
+            swaps = set(face_swapping(bundle))
+            if swaps and mode.startswith("transfer"):  # what the app and the CLI offer with this model
+                rows.append(mean_row("**mean, as offered** (no " + ", ".join(sorted(swaps)) + ")",
+                                     [r for r in reports if r.name not in swaps]))
             ms = latency_ms(bundle, faces[sources[0]], faces[pool[0]]) if mode == "transfer" else None
             lines += [f"### {bundle.name} — {mode} ({model_layout(bundle)} layout, {bundle.crop_resolution} px"
                       + (f"; {ms:.1f} ms per transfer" if ms else "") + f"; measured in {took:.0f} s)", "",

@@ -150,7 +150,13 @@ def apply_look(session, face: int, look: Look) -> Change:
     """Apply ``look`` to face ``face`` of an :class:`~engine.session.EditSession` (cGAN faces must be inverted):
     all of its operations or, when one is refused (a model lacks an attribute), none of them."""
     from engine.images import load_image
+    from engine.transfer import check_no_face_swap
 
+    if session.models.elegant is not None:  # refused before any of its operations is applied
+        try:
+            check_no_face_swap(session.models.elegant, [n for t in look.transfers for n in t.attributes])
+        except FacetError as exc:
+            raise FacetError(f"the look “{look.name}” cannot be applied: {exc}") from None
     ops = look_ops(look, face, lambda path: session.add_exemplar(load_image(path)))
     change, applied = Change(), 0
     try:

@@ -100,6 +100,7 @@ def measure(dest: Path, n: int, per_direction: int) -> dict:
     from engine.bundle import load_bundle
     from engine.edit_eval import evaluate, report_dict, summary
     from engine.edit_quality import FeatureSpace, IdentityJudge
+    from engine.transfer import face_swapping
 
     bundle, judge = load_bundle(dest), load_bundle(MODELS / "classifier64")
     faces, labels, files, attributes = eval_faces()
@@ -119,6 +120,9 @@ def measure(dest: Path, n: int, per_direction: int) -> dict:
                "validation_faces": len(validation), "sources": len(sources),  # the first n of the validation faces
                "identity_judge": IdentityJudge.unavailable_reason() or "dlib face-recognition ResNet v1",
                **{f"{mode}_mean": summary(rows) for mode, rows in quality.items()}, "edit_quality": quality}
+    swaps = set(face_swapping(bundle))  # not offered by the app and the CLI with this model
+    if swaps and "transfer" in quality:
+        metrics["transfer_mean_as_offered"] = summary({k: v for k, v in quality["transfer"].items() if k not in swaps})
     sliders = {name: "elegant" if (row["present"] or 0) >= SLIDER_MIN_PRESENT else "cgan"
                for name, row in quality.get("dial", {}).items()}
     update_shipped(dest, metrics=metrics, sliders=sliders)

@@ -244,3 +244,20 @@ def test_a_model_that_takes_exemplar_pixels_offers_no_face_swap(models, astronau
                  "-o", str(out)]) == 2
     assert "other person's face" in capsys.readouterr().err and not out.exists()
     assert main(["transfer", str(src), str(ex), "--bundle", str(path), "--attributes", "Smiling", "-o", str(out)]) == 0
+
+
+def test_a_look_that_takes_male_from_another_face_is_refused_by_a_model_that_takes_pixels(astronaut, tmp_path):
+    from engine.errors import FacetError
+    from engine.images import save_image
+    from engine.looks import Look, LookTransfer, apply_look
+
+    pixels = load_bundle(make_pixel_bundle(tmp_path / "pixels"))
+    s = EditSession(astronaut, elegant=pixels)
+    exemplar = save_image(tmp_path / "ex.png", astronaut[:, ::-1])
+    look = Look("bearded", {}, {}, {}, (LookTransfer(str(exemplar), ("Smiling",), 1.0),
+                                          LookTransfer(str(exemplar), ("Male",), 1.0)))
+    with pytest.raises(FacetError, match="cannot be applied: .*Male would paste the other person's face"):
+        apply_look(s, 0, look)
+    assert not s.ops and not s.exemplars  # nothing applied, no exemplar added
+    apply_look(s, 0, Look("smiling", {}, {}, {}, look.transfers[:1]))
+    assert len(s.ops) == 1
