@@ -161,10 +161,10 @@ def edit_confinement(names: Iterable[str], resolution: int, layout: str | CropLa
     """float32 (R, R) in [0, 1]: where an edit of attributes ``names`` may change a crop of ``layout``.
 
     The union of the attributes' regions grown by :data:`CONFINEMENT_GROW` (a hair colour's ends where the
-    head does), or the face's oval for a global
-    attribute and for edits that are not attribute edits (``whole_face``: strokes, completion, blends). A
-    model that adds a dense residual (the cGAN, ``elegant64``) changes every pixel a little; confined, its
-    noise never reaches the cheeks, the hair or the background an attribute does not live in."""
+    head does), or the face's oval for a global attribute and for edits that are not attribute edits
+    (``whole_face``: strokes, completion, blends). A model that adds a dense residual (the cGAN, ``elegant64``)
+    changes every pixel a little; confined, its noise never reaches the cheeks, the hair or the background an
+    attribute does not live in."""
     oval = face_oval(resolution, layout)
     if whole_face:
         return oval
