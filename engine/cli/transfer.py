@@ -36,7 +36,8 @@ examples:
   facet transfer photo.jpg --photo --bundle BUNDLE \\
       --exemplar glasses.png Eyeglasses --exemplar smiling.png Smiling,Bangs
 Each attribute is taken from one exemplar; all of them are exchanged in one decoder pass (one operation per
-exemplar with --photo, as the app stacks them)."""
+exemplar with --photo, as the app stacks them). A model that pastes the exemplar's own pixels does not take
+Male or Young (that would paste the other person's face): dial them or use the cGAN's sliders."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
