@@ -119,9 +119,9 @@ def run(args: argparse.Namespace) -> str:
                     square = warp_float(np.ones((128, 128), np.float32), to_photo, photo.shape[1::-1]) > 0.99
                     inside = warp_float(region, to_photo, photo.shape[1::-1]) > 0
                     outside = square & ~inside
-                    diff = np.abs(edited.astype(np.int16) - photo.astype(np.int16)).max(axis=2)[outside]
-                    outside_abs.append(float(np.abs(edited.astype(np.int16) - photo.astype(np.int16))[outside].mean()))
-                    outside_pct.append(float((diff > CHANGED_LEVELS).mean()))
+                    diff = np.abs(edited.astype(np.int16) - photo.astype(np.int16))[outside]  # (pixels, 3)
+                    outside_abs.append(float(diff.mean()))
+                    outside_pct.append(float((diff.max(axis=1) > CHANGED_LEVELS).mean()))
                 view = warp(edited, crop_matrix(face, judge.resolution, judge.manifest.get("layout")),
                             (judge.resolution,) * 2)
                 decided = bool(attribute_decisions(judge, view[None], balanced=True)[0, col[j]])

@@ -88,7 +88,7 @@ def outside_change(before: np.ndarray, after: np.ndarray, mask: np.ndarray, oval
 
 def hole_square(rng: np.random.Generator, side: int) -> np.ndarray:
     """A random square of 20 % of the face's box (the oval's bounding box: 80 % x 94 % of the crop)."""
-    from engine.session_view import FACE_OVAL
+    from engine.face.regions import FACE_OVAL
 
     (cx, cy), (rx, ry) = FACE_OVAL
     box = (cx - rx, cy - ry, cx + rx, min(1.0, cy + ry))

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.face.layout import get_layout
-from engine.face.regions import FACE_OVAL, edit_confinement
-
-__all__ = ["FACE_OVAL", "cgan_confinement", "embed_change", "view_layout"]
+from engine.face.regions import edit_confinement
 
 
 def view_layout(elegant) -> str:

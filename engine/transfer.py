@@ -209,9 +209,9 @@ def takes_exemplar_pixels(bundle: Bundle) -> bool:
 def face_swapping(bundle: Bundle) -> list[str]:
     """The attributes ``bundle`` could transfer only by pasting the other person's face: a model that takes the
     exemplar's own pixels (:func:`takes_exemplar_pixels`) and an attribute that lives everywhere on the face
-    (Male, Young: no region in :mod:`engine.face.regions`). Measured on 200 held-out faces, 3 % of its Male and
-    13 % of its Young transfers kept the person for dlib; shutting the eyes, nose and lips out of its mask, at
-    inference or in training, left a chimera that still was not the person (docs/models.md). The app and the CLI
+    (Male, Young: no region in :mod:`engine.face.regions`). Measured on 200 held-out faces, a few percent of
+    elegant_mask128's Male and Young transfers kept the person for dlib; shutting the eyes, nose and lips out of
+    its mask, at inference or in training, left a chimera that still was not the person (docs/models.md). The app and the CLI
     do not offer these; the engine still renders them (old projects, the bench)."""
     from engine.face.regions import ATTRIBUTE_REGIONS
 
